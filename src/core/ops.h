@@ -1,0 +1,240 @@
+/* The backend op table (DESIGN §2).
+ *
+ * Model, trainer and DDP code reach a device only through a `cddp_backend`:
+ * memory, streams/events and the compute ops below. kernels/cpu implements
+ * every entry (OpenBLAS + OpenMP); kernels/cuda implements the same entries on
+ * a GPU. One binary holds both; cddp_backend_get("cpu"|"cuda") picks one.
+ *
+ * Conventions for every op:
+ *  - All tensors are row-major. A "device pointer" is memory from be->malloc
+ *    (on the CPU backend: ordinary host memory).
+ *  - Compute ops run asynchronously, in order, on the backend's compute stream
+ *    (be->compute). Nothing here synchronises the host except the explicit
+ *    *_sync / memcpy_d2h calls.
+ *  - Activations and all gradients are fp32. Under AMP (bf16/fp16) only the
+ *    inputs of gemm and attention are half precision ("ab_type"/"compute");
+ *    they accumulate in fp32. The CPU backend emulates half inputs by rounding
+ *    them through the storage format, so CI runs the same numerics.
+ *  - Gradients of *parameters* ACCUMULATE (+=) into their buffers (so that
+ *    gradient accumulation is free; the trainer zeroes them per step).
+ *    Gradients of *activations/inputs* OVERWRITE (=) unless stated.
+ *  - Scalars that must not force a host sync (loss sums, the AMP loss scale,
+ *    the inf flag, step counters, squared norms) are device pointers.
+ *  - Integer ids equal to -1 are padding: skipped by every op that reads ids.
+ */
+#ifndef CDDP_CORE_OPS_H
+#define CDDP_CORE_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/dtype.h"
+
+typedef struct cddp_stream cddp_stream; /* opaque: cudaStream_t or a CPU token */
+typedef struct cddp_event cddp_event;   /* opaque: cudaEvent_t or a done flag */
+
+typedef enum { CDDP_ACT_NONE = 0, CDDP_ACT_RELU, CDDP_ACT_GELU } cddp_act;
+
+/* GELU is the tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+ * PyTorch's approximate='tanh' (DESIGN decision: one formula on both backends;
+ * the PyTorch references use approximate='tanh' too). */
+
+/* C[m,n] = act(alpha * op(A) op(B) + beta * C + bias)    (row-major)
+ *   op(A) is [m,k]: A is stored [m,k] (lda >= k) or, if transa, [k,m] (lda >= m).
+ *   op(B) is [k,n]: B is stored [k,n] (ldb >= n) or, if transb, [n,k] (ldb >= k).
+ *   A and B have element type ab_type (F32, F16 or BF16); C is fp32 (ldc >= n).
+ *   bias: fp32 [n] added to every row, or NULL.
+ *   act: applied last; if pre_act != NULL the value before act is stored
+ *   there too (fp32, contiguous [m,n]) for the backward pass. */
+typedef struct {
+  int transa, transb;
+  int m, n, k;
+  float alpha, beta;
+  cddp_dtype ab_type;
+  const void *A; int lda;
+  const void *B; int ldb;
+  float *C; int ldc;
+  const float *bias;
+  cddp_act act;
+  float *pre_act;
+} cddp_gemm_args;
+
+typedef struct cddp_backend cddp_backend;
+struct cddp_backend {
+  const char *name; /* "cpu" or "cuda" */
+  int is_device;    /* 1 if memory from malloc is not host-addressable */
+  cddp_stream *compute, *copy, *comm; /* the three streams (DESIGN §2) */
+
+  /* ---- memory, streams, events ------------------------------------------ */
+  void *(*malloc)(size_t bytes);           /* dies on failure; set-up only */
+  void (*free)(void *p);
+  void *(*host_alloc)(size_t bytes);       /* pinned on CUDA; dies on failure */
+  void (*host_free)(void *p);
+  void (*memcpy_h2d)(void *dst, const void *src, size_t bytes, cddp_stream *s);
+  void (*memcpy_d2h)(void *dst, const void *src, size_t bytes, cddp_stream *s);
+  void (*memcpy_d2d)(void *dst, const void *src, size_t bytes, cddp_stream *s);
+  void (*memset0)(void *dst, size_t bytes, cddp_stream *s);
+  void (*stream_sync)(cddp_stream *s);
+  cddp_event *(*event_create)(void);
+  void (*event_destroy)(cddp_event *e);
+  void (*event_record)(cddp_event *e, cddp_stream *s);
+  void (*stream_wait_event)(cddp_stream *s, cddp_event *e); /* s waits on e, host does not */
+  void (*event_sync)(cddp_event *e);       /* host waits */
+  float (*event_elapsed_ms)(cddp_event *start, cddp_event *end); /* both completed */
+  void (*set_threads)(int n);              /* CPU: OpenMP + OpenBLAS threads; CUDA: no-op */
+  void (*shutdown)(void);
+
+  /* ---- dense linear algebra --------------------------------------------- */
+  void (*gemm)(const cddp_gemm_args *a);
+  /* db[j] += sum_i dy[i*ldy + j], i < m, j < n */
+  void (*bias_grad)(const float *dy, int m, int n, int ldy, float *db);
+  /* dx[i] = dy[i] * act'(pre[i]), n elements */
+  void (*act_bwd)(cddp_act act, const float *pre, const float *dy, float *dx, size_t n);
+  /* y[i] = act(x[i]) (ReLU/GELU as a standalone op) */
+  void (*act_fwd)(cddp_act act, const float *x, float *y, size_t n);
+
+  /* ---- elementwise / copies --------------------------------------------- */
+  void (*fill)(float *x, size_t n, float v);
+  void (*scale)(float *x, size_t n, float alpha);                  /* x *= alpha */
+  void (*axpy)(float *y, const float *x, size_t n, float alpha);   /* y += alpha x */
+  void (*add)(float *out, const float *a, const float *b, size_t n); /* out = a + b (may alias) */
+  /* dst[r*ldd + c] = src[r*lds + c] for r < rows, c < cols */
+  void (*copy2d)(float *dst, int ldd, const float *src, int lds, int rows, int cols);
+  /* element type conversion; F32 <-> F16/BF16 (RNE), n elements */
+  void (*cast)(void *dst, cddp_dtype dst_t, const void *src, cddp_dtype src_t, size_t n);
+
+  /* ---- normalisation ------------------------------------------------------ */
+  /* y = (x - mean) * rstd * w + b over the last dim C, N rows; saves mean/rstd [N] */
+  void (*layernorm_fwd)(const float *x, const float *w, const float *b, float *y,
+                        float *mean, float *rstd, int N, int C, float eps);
+  /* dx overwritten; dw, db accumulate */
+  void (*layernorm_bwd)(const float *dy, const float *x, const float *w, const float *mean,
+                        const float *rstd, float *dx, float *dw, float *db, int N, int C);
+  /* y = x / max(||x||_2, eps) per row; saves norm [N] (the clamped norm) */
+  void (*l2norm_fwd)(const float *x, float *y, float *norm, int N, int C, float eps);
+  void (*l2norm_bwd)(const float *dy, const float *y, const float *norm, float *dx, int N, int C);
+  /* row softmax over C columns (numerically stable) and its backward */
+  void (*softmax_fwd)(const float *x, float *y, int N, int C);
+  void (*softmax_bwd)(const float *y, const float *dy, float *dx, int N, int C);
+
+  /* ---- attention ----------------------------------------------------------- */
+  /* Multi-head scaled dot-product attention, no mask, scale 1/sqrt(D).
+   * qkv: fp32 [B, T, 3, H, D] (timm's qkv Linear output); out: fp32 [B, T, H, D].
+   * compute: F32, or F16/BF16 to take half-precision q, k, v (fp32 accumulation).
+   * ws: saved state for backward, attention_ws_bytes(B,T,H,D) bytes (the CPU
+   * backend keeps the probabilities, a flash kernel the log-sum-exp). */
+  size_t (*attention_ws_bytes)(int B, int T, int H, int D);
+  void (*attention_fwd)(const float *qkv, float *out, void *ws, int B, int T, int H, int D,
+                        cddp_dtype compute);
+  /* dqkv overwritten, same layout as qkv */
+  void (*attention_bwd)(const float *dout, const float *qkv, const float *out, const void *ws,
+                        float *dqkv, int B, int T, int H, int D, cddp_dtype compute);
+
+  /* ---- losses ---------------------------------------------------------------
+   * grad_scale multiplies every gradient (the caller passes 1/local_batch);
+   * loss_scale, if not NULL, is the AMP loss scale (device scalar) and multiplies
+   * the gradients too. loss_sum (device scalar) accumulates the SUM of the
+   * per-sample losses (unscaled). */
+  /* BCE with logits; labels fp32 0/1; dlogits[i] = s * (sigmoid(x_i) - y_i) */
+  void (*bce_logits)(const float *logits, const float *labels, int n, float grad_scale,
+                     const float *loss_scale, float *loss_sum, float *dlogits);
+  /* softmax cross-entropy over C classes, logits with row stride ld, int32
+   * labels in [0,C); label smoothing eps as PyTorch (target = (1-eps) one-hot
+   * + eps/C). dlogits has row stride ld. Rows with label -1 are ignored. */
+  void (*xent)(const float *logits, int ld, const int32_t *labels, int N, int C,
+               float smoothing, float grad_scale, const float *loss_scale, float *loss_sum,
+               float *dlogits);
+
+  /* ---- embeddings --------------------------------------------------------------
+   * A bag is bag_size ids (a fixed width; -1 pads). ids: int32 [nbags, bag_size].
+   * mean != 0 divides by the number of valid ids (an empty bag gives zeros). */
+  /* out[b*ldo + d] = sum/mean over ids of table[id*dim + d] */
+  void (*embbag_fwd)(const float *table, int dim, const int32_t *ids, int nbags, int bag_size,
+                     int mean, float *out, int ldo);
+  /* Sparse gradient of one table: the per-id sums of dout rows (divided by the
+   * bag count for mean), as SORTED unique ids. Output capacity is
+   * cap = nbags*bag_size: out_ids[cap], out_rows[cap*dim]; after the unique ids
+   * the remaining entries are id -1 with zero rows. ws: embbag_bwd_ws_bytes. */
+  size_t (*embbag_bwd_ws_bytes)(int cap, int dim);
+  void (*embbag_bwd)(const int32_t *ids, int nbags, int bag_size, int mean, const float *dout,
+                     int ldo, int dim, int32_t *out_ids, float *out_rows, void *ws);
+  /* Merge (id, row) pairs: sums rows with equal ids, output sorted unique ids
+   * padded with -1/zero rows to n. Deterministic (same input, same bits).
+   * ws: sparse_coalesce_ws_bytes(n, dim). */
+  size_t (*sparse_coalesce_ws_bytes)(int n, int dim);
+  void (*sparse_coalesce)(const int32_t *ids, const float *rows, int n, int dim,
+                          int32_t *out_ids, float *out_rows, void *ws);
+  /* dense[id*dim + d] += rows[i*dim + d] (for tables reduced densely) */
+  void (*sparse_to_dense)(const int32_t *ids, const float *rows, int n, int dim, float *dense);
+
+  /* ---- model-specific ---------------------------------------------------------- */
+  /* DLRM dot interaction. T: [B, F, D] (feature 0 = bottom-MLP output).
+   * out[b, 0:D] = T[b,0,:]; then, for i in 1..F-1, j in 0..i-1 (i outer):
+   * out[b, D + p] = <T[b,i,:], T[b,j,:]>  (facebookresearch/dlrm's li/lj order).
+   * Row stride of out: ldo >= D + F(F-1)/2. */
+  void (*dot_interact_fwd)(const float *T, int B, int F, int D, float *out, int ldo);
+  void (*dot_interact_bwd)(const float *dout, int ldo, const float *T, int B, int F, int D,
+                           float *dT);
+  /* ViT input: uint8 images [B,H,W,C] -> patches fp32 [B, nP, C*P*P] with
+   * patch-row-major order and (c, ky, kx) inside a patch (PyTorch conv weight
+   * [D,C,P,P] flattened), value = (x/255 - mean[c]) / std[c]. */
+  void (*patchify)(const uint8_t *img, int B, int H, int W, int C, int P, const float *mean,
+                   const float *std, float *out);
+  /* x[b,0,:] = cls + pos[0]; x[b,1+p,:] = patch[b,p,:] + pos[1+p]; T = nP+1 */
+  void (*vit_tokens_fwd)(const float *patch, const float *cls, const float *pos, float *x,
+                         int B, int nP, int D);
+  /* dpatch overwritten; dcls, dpos accumulate */
+  void (*vit_tokens_bwd)(const float *dx, float *dpatch, float *dcls, float *dpos, int B,
+                         int nP, int D);
+
+  /* ---- AMP, norms, optimizers ------------------------------------------------ */
+  /* g *= 1/scale; *found_inf = 1 if any result is inf/NaN (never reset here). */
+  void (*amp_unscale_check)(float *g, size_t n, const float *scale, int *found_inf);
+  /* GradScaler update: if *found_inf: scale *= backoff, tracker = 0; else
+   * tracker++, and if tracker == interval: scale *= growth, tracker = 0. */
+  void (*amp_update_scale)(float *scale, int *tracker, const int *found_inf, float growth,
+                           float backoff, int interval);
+  /* *acc += sum x[i]^2 (accumulated in double where possible) */
+  void (*sumsq)(const float *x, size_t n, float *acc);
+  /* x *= min(1, max_norm / (sqrt(*sumsq) + 1e-6)) (global-norm clipping) */
+  void (*clip_by_norm)(float *x, size_t n, const float *sumsq, float max_norm);
+  /* Dense fused updates over n elements. If skip != NULL and *skip != 0 the
+   * update does nothing (an AMP step with inf/NaN). If half != NULL the new
+   * parameters are also written there as half_t (the AMP weight copy).
+   * Semantics follow torch.optim: SGD (momentum, dampening 0, nesterov,
+   * L2 weight decay added to the gradient), AdamW (decoupled decay,
+   * bias correction with *step, the 1-based step count on the device),
+   * Adagrad (L2 weight decay, lr_decay 0, initial accumulator 0). */
+  void (*sgd_update)(float *p, const float *g, float *mom, size_t n, float lr, float momentum,
+                     int nesterov, float wd, const int *skip, void *half, cddp_dtype half_t);
+  void (*adamw_update)(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                       float beta1, float beta2, float eps, float wd, const int *step,
+                       const int *skip, void *half, cddp_dtype half_t);
+  void (*adagrad_update)(float *p, const float *g, float *sum, size_t n, float lr, float eps,
+                         float wd, const int *skip, void *half, cddp_dtype half_t);
+  /* *step += 1 unless *skip (the device-side optimizer step count) */
+  void (*step_advance)(int *step, const int *skip);
+  /* Sparse row updates of an embedding table [rows, dim] from coalesced
+   * (id, row) pairs (ids -1 skipped, ids unique). Adagrad is element-wise
+   * (torch.optim.Adagrad with sparse gradients); state has the table's shape. */
+  void (*sparse_sgd)(float *table, int dim, const int32_t *ids, const float *rows, int n,
+                     float lr, const int *skip);
+  void (*sparse_adagrad)(float *table, float *state, int dim, const int32_t *ids,
+                         const float *rows, int n, float lr, float eps, const int *skip);
+};
+
+/* Returns the backend named "cpu" or "cuda", initialising it on first use
+ * (CUDA: the device given by `device_index`). Dies with exit code 2 if the
+ * name is unknown or the backend was not built into this binary, and with 1
+ * if it cannot start (no GPU). */
+const cddp_backend *cddp_backend_get(const char *name, int device_index);
+/* 1 if this binary has the CUDA backend compiled in. */
+int cddp_backend_has_cuda(void);
+
+/* Implemented by kernels/cpu and kernels/cuda. */
+const cddp_backend *cddp_cpu_backend(void);
+const cddp_backend *cddp_cuda_backend(int device_index);
+/* Number of CUDA devices usable now (0 without a driver or GPU). */
+int cddp_cuda_device_count(void);
+
+#endif

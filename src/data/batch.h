@@ -1,0 +1,48 @@
+/* What a dataset is and what a batch looks like: the contract between
+ * src/data (which fills host batches), the trainer (which copies them to the
+ * device) and src/model (which reads device batches). */
+#ifndef CDDP_DATA_BATCH_H
+#define CDDP_DATA_BATCH_H
+
+#include <stdint.h>
+
+#define CDDP_CTR_DENSE 13
+#define CDDP_CTR_SPARSE 26
+
+typedef enum { CDDP_SCHEMA_CTR = 1, CDDP_SCHEMA_TWOTOWER = 2, CDDP_SCHEMA_IMAGE = 3 } cddp_schema;
+
+/* Shapes and attributes read from a file at open (DESIGN §6). */
+typedef struct {
+  cddp_schema schema;
+  int64_t rows;
+  /* cddp.ctr.v1 */
+  int64_t table_sizes[CDDP_CTR_SPARSE];
+  /* cddp.twotower.v1 */
+  int hist_len;
+  int64_t num_users, num_items, num_cats;
+  /* cddp.image.v1 */
+  int height, width, channels, num_classes;
+} cddp_data_info;
+
+/* One batch. Only the arrays of the file's schema are set (others NULL).
+ * cap rows are allocated; the first n are valid (n < cap only for the last
+ * batch of an evaluation pass). Arrays are contiguous, row-major. */
+typedef struct {
+  int n, cap;
+  /* ctr */
+  float *dense;       /* [cap, 13] */
+  int32_t *sparse;    /* [cap, 26] */
+  float *label;       /* [cap] 0.0 / 1.0 */
+  /* twotower */
+  int32_t *user_id;   /* [cap] */
+  int32_t *user_hist; /* [cap, hist_len], -1 padded */
+  int32_t *item_id;   /* [cap] */
+  int32_t *item_cat;  /* [cap] */
+  /* image */
+  uint8_t *images;    /* [cap, H, W, C] */
+  int32_t *labels;    /* [cap] */
+  /* global row index of every sample (host batches only; may be NULL on device) */
+  int64_t *index;     /* [cap] */
+} cddp_batch;
+
+#endif

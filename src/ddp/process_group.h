@@ -1,0 +1,19 @@
+/* The process group: MPI bootstrap, rank/world numbers, local rank (one GPU
+ * per local rank) and the job-wide abort used by every fatal error. */
+#ifndef CDDP_DDP_PROCESS_GROUP_H
+#define CDDP_DDP_PROCESS_GROUP_H
+
+typedef struct {
+  int rank, world;             /* in MPI_COMM_WORLD */
+  int local_rank, local_world; /* among ranks on this host (MPI_COMM_TYPE_SHARED) */
+  int owns_mpi;                /* 1 if cddp_pg_init called MPI_Init_thread */
+} cddp_pg;
+
+/* MPI_Init_thread (MPI_THREAD_MULTIPLE requested, at least SERIALIZED
+ * required), rank numbers, cddp_set_rank(), and an abort hook that makes any
+ * cddp_die() end the whole job with MPI_Abort. Works without mpirun (world 1). */
+void cddp_pg_init(cddp_pg *pg, int *argc, char ***argv);
+void cddp_pg_barrier(const cddp_pg *pg);
+void cddp_pg_finalize(cddp_pg *pg);
+
+#endif

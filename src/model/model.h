@@ -1,0 +1,99 @@
+/* The model interface the trainer drives. A model is an ordered list of
+ * layers with hand-written forward and backward (DESIGN §3); it calls only
+ * ops.h. Three models implement it: dlrm, two_tower and vit. */
+#ifndef CDDP_MODEL_MODEL_H
+#define CDDP_MODEL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ops.h"
+#include "data/batch.h"
+#include "model/params.h"
+
+/* Called during backward the moment a parameter's gradient is final (dense:
+ * its slice of params.grad; sparse: its sp_ids/sp_rows). The DDP reducer
+ * installs it; NULL fn means nobody listens. */
+typedef struct {
+  void (*fn)(void *ctx, int param_id);
+  void *ctx;
+} cddp_ready_hook;
+
+/* Collectives the two-tower model needs to use negatives from all ranks. The
+ * trainer provides them from src/ddp; the model knows no MPI or NCCL. Both
+ * act on device buffers in compute-stream order and return when the result
+ * may be used by the next op on the compute stream. */
+typedef struct {
+  int rank, world;
+  void *ctx;
+  /* recv[r*bytes ... ] = send of rank r, for every rank r */
+  void (*allgather)(void *ctx, const void *send, void *recv, size_t bytes);
+  /* buf = sum over ranks of buf (fp32) */
+  void (*allreduce_sum)(void *ctx, float *buf, size_t n);
+} cddp_model_comm;
+
+typedef struct {
+  const char *arch;    /* "dlrm", "two_tower", "vit" */
+  const char *variant; /* dlrm: "kaggle"|"terabyte"; vit: "vit-fmnist"|"deit-tiny"|"deit-small";
+                          two_tower: "default" */
+  int batch;           /* rows per rank per micro-step (capacity) */
+  cddp_dtype precision;/* F32, F16 or BF16 (GEMM/attention inputs) */
+  uint64_t seed;       /* initialisation */
+  int64_t dense_embedding_threshold; /* tables with rows <= this get dense gradients */
+  int64_t max_table_rows; /* 0 = no cap; otherwise ids are taken mod this (benchmarks) */
+  float label_smoothing;  /* vit */
+  float temperature;      /* two_tower */
+  int gather_negatives;   /* two_tower: in-batch negatives from all ranks */
+  int emb_dim;            /* two_tower embedding width (0 = default) */
+} cddp_model_config;
+
+typedef struct cddp_model cddp_model;
+
+typedef struct {
+  /* Forward on a device batch (b->n rows valid). Accumulates the sum of the
+   * per-sample losses into *m->loss_sum and, when train != 0, also computes
+   * the gradient of the loss w.r.t. the output, scaled by grad_scale (the
+   * trainer passes 1/b->n) and by *loss_scale if not NULL (AMP). */
+  void (*forward)(cddp_model *m, const cddp_batch *b, int train, float grad_scale,
+                  const float *loss_scale);
+  /* Backward of the last training forward: parameter gradients accumulate
+   * into params.grad (dense) or are written to sp_ids/sp_rows (sparse),
+   * and hook->fn is called for every parameter once, when its gradient is
+   * final. */
+  void (*backward)(cddp_model *m, const cddp_batch *b, const cddp_ready_hook *hook);
+  /* two_tower only (NULL otherwise): L2-normalised embeddings for evaluation,
+   * out [n, emb_dim] on the device. */
+  void (*embed_users)(cddp_model *m, const cddp_batch *b, float *out);
+  void (*embed_items)(cddp_model *m, const int32_t *item_id, const int32_t *item_cat, int n,
+                      float *out);
+  void (*destroy)(cddp_model *m);
+} cddp_model_ops;
+
+struct cddp_model {
+  const cddp_model_ops *ops;
+  const cddp_backend *be;
+  cddp_model_config cfg;
+  cddp_data_info data;
+  cddp_params params;
+  float *loss_sum;   /* device scalar */
+  /* Output of the last forward, device memory: ctr: [n] logits;
+   * vit: [n, out_cols] logits; two_tower: [n, out_cols] in-batch logits. */
+  float *logits;
+  int out_cols;
+  int emb_dim;       /* two_tower: output embedding width */
+  size_t activation_bytes, workspace_bytes; /* planned memory, for the start-up report */
+  void *impl;
+};
+
+/* Builds a model: registers parameters, plans and allocates every buffer,
+ * initialises parameters from cfg->seed as the PyTorch reference does (the
+ * distributions, not the same random stream). comm may be NULL (world 1).
+ * Dies with exit code 2 on a bad configuration, naming the option. */
+cddp_model *cddp_model_create(const cddp_model_config *cfg, const cddp_data_info *data,
+                              const cddp_backend *be, const cddp_model_comm *comm);
+void cddp_model_destroy(cddp_model *m);
+/* Prints planned memory (parameters, gradients, optimizer state given its
+ * floats per parameter, activations), as llm.c does, on rank 0. */
+void cddp_model_print_memory(const cddp_model *m, int optimizer_states_per_param);
+
+#endif
