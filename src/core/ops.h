@@ -146,18 +146,21 @@ struct cddp_backend {
                float *dlogits);
 
   /* ---- embeddings --------------------------------------------------------------
-   * A bag is bag_size ids (a fixed width; -1 pads). ids: int32 [nbags, bag_size].
+   * A bag is bag_size ids (a fixed width; -1 pads); bag b's ids start at
+   * ids + b*ids_ld (ids_ld >= bag_size; DLRM reads column t of sparse[B,26]
+   * with ids = sparse + t, ids_ld = 26, bag_size = 1).
    * mean != 0 divides by the number of valid ids (an empty bag gives zeros). */
   /* out[b*ldo + d] = sum/mean over ids of table[id*dim + d] */
-  void (*embbag_fwd)(const float *table, int dim, const int32_t *ids, int nbags, int bag_size,
-                     int mean, float *out, int ldo);
+  void (*embbag_fwd)(const float *table, int dim, const int32_t *ids, int ids_ld, int nbags,
+                     int bag_size, int mean, float *out, int ldo);
   /* Sparse gradient of one table: the per-id sums of dout rows (divided by the
    * bag count for mean), as SORTED unique ids. Output capacity is
    * cap = nbags*bag_size: out_ids[cap], out_rows[cap*dim]; after the unique ids
    * the remaining entries are id -1 with zero rows. ws: embbag_bwd_ws_bytes. */
   size_t (*embbag_bwd_ws_bytes)(int cap, int dim);
-  void (*embbag_bwd)(const int32_t *ids, int nbags, int bag_size, int mean, const float *dout,
-                     int ldo, int dim, int32_t *out_ids, float *out_rows, void *ws);
+  void (*embbag_bwd)(const int32_t *ids, int ids_ld, int nbags, int bag_size, int mean,
+                     const float *dout, int ldo, int dim, int32_t *out_ids, float *out_rows,
+                     void *ws);
   /* Merge (id, row) pairs: sums rows with equal ids, output sorted unique ids
    * padded with -1/zero rows to n. Deterministic (same input, same bits).
    * ws: sparse_coalesce_ws_bytes(n, dim). */

@@ -40,7 +40,6 @@ typedef struct {
   cddp_dtype precision;/* F32, F16 or BF16 (GEMM/attention inputs) */
   uint64_t seed;       /* initialisation */
   int64_t dense_embedding_threshold; /* tables with rows <= this get dense gradients */
-  int64_t max_table_rows; /* 0 = no cap; otherwise ids are taken mod this (benchmarks) */
   float label_smoothing;  /* vit */
   float temperature;      /* two_tower */
   int gather_negatives;   /* two_tower: in-batch negatives from all ranks */
