@@ -42,4 +42,18 @@ cddp_comm_handle *cddp_barrier(cddp_comm *c);
  * waits on the collective's event and the host does not) and frees the handle. */
 void cddp_comm_wait(cddp_comm *c, cddp_comm_handle *h);
 
+/* Additions (issue 5):
+ * cddp_comm_wait_timed: as cddp_comm_wait, and *done_s (if not NULL) gets the
+ * CLOCK_MONOTONIC second at which the collective completed (MPI: when the
+ * communication thread finished it; NCCL: when the host waited, since the
+ * host never blocks on the GPU there).
+ * cddp_comm_reserve: set-up only. With a device backend under "mpi",
+ * collectives are staged through pinned host memory; this sizes that pool to
+ * hold the staging of all collectives in flight at once (the reducer calls it).
+ * No effect for host buffers or NCCL.
+ * cddp_comm_kind: "mpi" or "nccl". */
+void cddp_comm_wait_timed(cddp_comm *c, cddp_comm_handle *h, double *done_s);
+void cddp_comm_reserve(cddp_comm *c, size_t bytes);
+const char *cddp_comm_kind(const cddp_comm *c);
+
 #endif

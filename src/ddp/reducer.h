@@ -27,6 +27,11 @@ typedef struct {
   size_t first_bucket_bytes; /* default 1 MB */
   int overlap;               /* 0: every bucket launched by finish() (--no-overlap) */
   cddp_dtype compress;       /* F32 (none), F16 or BF16 on the wire */
+  /* Added (issue 5): the most micro-steps per optimizer step (--grad-accum);
+   * 0 means 1. Sparse gradients are overwritten by every backward, so with
+   * accumulation the reducer keeps each micro-step's (ids, rows) in its own
+   * slot and exchanges all slots on the communicating micro-step. */
+  int accum_steps;
 } cddp_reducer_opts;
 
 typedef struct {
@@ -56,6 +61,10 @@ void cddp_reducer_finish(cddp_reducer *r);
 void cddp_reducer_sparse_result(const cddp_reducer *r, int param_id, const int32_t **ids,
                                 const float **rows, int *n);
 const cddp_reducer_stats *cddp_reducer_last_stats(const cddp_reducer *r);
+/* Added (issue 5): the bucket layout, for logs and tests. Bucket b covers
+ * grad[*offset, *offset + *numel) and holds *n_params parameters. */
+int cddp_reducer_n_buckets(const cddp_reducer *r);
+void cddp_reducer_bucket(const cddp_reducer *r, int b, size_t *offset, size_t *numel, int *n_params);
 
 /* Start-up checks (DESIGN §4): all ranks hold the same description (a
  * string naming every parameter's name/shape/dtype and the data schema);

@@ -1,0 +1,60 @@
+/* MPI bootstrap (DESIGN §4). Threading contract: once a cddp_comm exists its
+ * communication thread issues every MPI collective; the main thread only
+ * calls MPI before the comm is created, after it is destroyed, and in
+ * MPI_Abort (which is why MPI_THREAD_MULTIPLE is requested). */
+#include "ddp/process_group.h"
+
+#include <stdlib.h>
+
+#include "core/check_mpi.h"
+#include "core/error.h"
+#include "core/log.h"
+
+/* Any cddp_die ends the whole job, not just this rank (DESIGN §8). */
+static void pg_abort(int code) {
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  if (init && !fin) MPI_Abort(MPI_COMM_WORLD, code);
+  exit(code);
+}
+
+void cddp_pg_init(cddp_pg *pg, int *argc, char ***argv) {
+  int init = 0, provided = 0;
+  mpiCheck(MPI_Initialized(&init));
+  pg->owns_mpi = !init;
+  if (!init) {
+    mpiCheck(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
+  } else {
+    mpiCheck(MPI_Query_thread(&provided));
+  }
+  /* Errors come back as codes so that mpiCheck can name the call. */
+  mpiCheck(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &pg->rank));
+  mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &pg->world));
+  cddp_set_rank(pg->rank);
+  cddp_set_abort_hook(pg_abort);
+  if (provided < MPI_THREAD_SERIALIZED)
+    cddp_die(CDDP_EXIT_RUNTIME,
+             "MPI provides thread level %d; cddp needs at least MPI_THREAD_SERIALIZED "
+             "(its communication thread issues the collectives)", provided);
+  if (provided < MPI_THREAD_MULTIPLE)
+    cddp_log_warn("MPI provides MPI_THREAD_SERIALIZED only: an abort raised on one thread while "
+                  "another is inside MPI may not be clean");
+
+  MPI_Comm local;
+  mpiCheck(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, pg->rank, MPI_INFO_NULL,
+                               &local));
+  mpiCheck(MPI_Comm_rank(local, &pg->local_rank));
+  mpiCheck(MPI_Comm_size(local, &pg->local_world));
+  mpiCheck(MPI_Comm_free(&local));
+}
+
+void cddp_pg_barrier(const cddp_pg *pg) { mpiCheck(MPI_Barrier(MPI_COMM_WORLD)); }
+
+void cddp_pg_finalize(cddp_pg *pg) {
+  int fin = 0;
+  MPI_Finalized(&fin);
+  cddp_set_abort_hook(NULL);
+  if (pg->owns_mpi && !fin) mpiCheck(MPI_Finalize());
+}
