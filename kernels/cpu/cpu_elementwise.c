@@ -1,0 +1,34 @@
+/* Elementwise ops and strided copies. */
+#include "kernels/cpu/cpu_internal.h"
+
+void cpu_fill(float *x, size_t n, float v) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN)
+  for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
+void cpu_scale(float *x, size_t n, float alpha) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN)
+  for (size_t i = 0; i < n; i++) x[i] *= alpha;
+}
+
+void cpu_axpy(float *y, const float *x, size_t n, float alpha) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN)
+  for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+void cpu_add(float *out, const float *a, const float *b, size_t n) {
+  /* out may alias a or b: element i reads only a[i], b[i] before writing */
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN)
+  for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void cpu_copy2d(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+  if (rows <= 0 || cols <= 0) return;
+  if (ldd == cols && lds == cols) {
+    memcpy(dst, src, (size_t)rows * cols * sizeof(float));
+    return;
+  }
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols >= CPU_PAR_MIN)
+  for (int r = 0; r < rows; r++)
+    memcpy(dst + (size_t)r * ldd, src + (size_t)r * lds, (size_t)cols * sizeof(float));
+}

@@ -1,0 +1,162 @@
+/* Shared declarations of the CPU backend (kernels/cpu). Every op of
+ * struct cddp_backend has one cpu_* function here; cpu_backend.c puts them in
+ * the table. Helpers: per-thread scratch memory, OpenMP thresholds, and the
+ * branch-free math (exp, sigmoid, GELU) that the compiler can vectorise. */
+#ifndef CDDP_KERNELS_CPU_INTERNAL_H
+#define CDDP_KERNELS_CPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/ops.h"
+
+/* Work below this many elements runs on one thread (thread start-up costs
+ * more than the loop). */
+#define CPU_PAR_MIN ((size_t)1 << 15)
+
+/* Per-thread growable scratch: slot s of the calling thread, at least `bytes`
+ * bytes, 64-byte aligned. It grows on the first calls (set-up / first step)
+ * and is reused afterwards, so steady-state steps do not allocate. The
+ * contents are not kept across calls of different ops. */
+enum { CPU_SCRATCH_A = 0, CPU_SCRATCH_B, CPU_SCRATCH_C, CPU_SCRATCH_SLOTS };
+void *cpu_scratch(int slot, size_t bytes);
+void cpu_scratch_release(void); /* frees the calling thread's slots */
+
+/* Number of threads a parallel region started now would use. */
+int cpu_max_threads(void);
+
+/* ---- conversions (cpu_cast.c); exact, bit-identical to core/dtype.c ---- */
+void cpu_to_f32(float *dst, const void *src, cddp_dtype t, size_t n);
+void cpu_from_f32(void *dst, cddp_dtype t, const float *src, size_t n);
+/* dst[i] = cddp_round_to(t, src[i]) (dst may equal src) */
+void cpu_round_n(float *dst, const float *src, cddp_dtype t, size_t n);
+
+/* ---- math -------------------------------------------------------------- */
+/* expf to about 2 ulp, branch-free so loops calling it vectorise; NaN in,
+ * NaN out; x > 88.7 gives +inf, x < -87.3 gives 0. */
+static inline float cpu_expf(float x) {
+  const float hi = 88.72283f, lo = -87.33654f;
+  float xc = x > hi ? hi : x;
+  xc = xc < lo ? lo : xc;
+  float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  /* 2^n by building the exponent; n in [-126, 128]: split in two factors so
+   * that n = 128 does not overflow the exponent field */
+  int ni = (int)n;
+  int n1 = ni >> 1, n2 = ni - n1;
+  union { uint32_t u; float f; } s1 = {(uint32_t)(n1 + 127) << 23}, s2 = {(uint32_t)(n2 + 127) << 23};
+  float y = p * s1.f * s2.f;
+  y = x > hi ? __builtin_inff() : y;
+  return x < lo ? 0.0f : y;
+}
+
+static inline float cpu_sigmoid(float x) { return 1.0f / (1.0f + cpu_expf(-x)); }
+
+/* GELU, tanh form: 0.5 x (1 + tanh(u)) = x * sigmoid(2u),
+ * u = sqrt(2/pi) (x + 0.044715 x^3). */
+#define CPU_GELU_K 0.7978845608028654f
+#define CPU_GELU_C 0.044715f
+static inline float cpu_gelu(float x) {
+  float u = CPU_GELU_K * (x + CPU_GELU_C * x * x * x);
+  return x * cpu_sigmoid(2.0f * u);
+}
+/* d/dx GELU = s + x s (1 - s) 2 u'(x), s = sigmoid(2u) */
+static inline float cpu_gelu_grad(float x) {
+  float u = CPU_GELU_K * (x + CPU_GELU_C * x * x * x);
+  float s = cpu_sigmoid(2.0f * u);
+  float du = CPU_GELU_K * (1.0f + 3.0f * CPU_GELU_C * x * x);
+  return s + x * s * (1.0f - s) * 2.0f * du;
+}
+
+/* ---- memory, streams, events (cpu_backend.c) ---- */
+/* ---- dense linear algebra (cpu_gemm.c) ---- */
+void cpu_gemm(const cddp_gemm_args *a);
+void cpu_bias_grad(const float *dy, int m, int n, int ldy, float *db);
+void cpu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, size_t n);
+void cpu_act_fwd(cddp_act act, const float *x, float *y, size_t n);
+
+/* ---- elementwise (cpu_elementwise.c) ---- */
+void cpu_fill(float *x, size_t n, float v);
+void cpu_scale(float *x, size_t n, float alpha);
+void cpu_axpy(float *y, const float *x, size_t n, float alpha);
+void cpu_add(float *out, const float *a, const float *b, size_t n);
+void cpu_copy2d(float *dst, int ldd, const float *src, int lds, int rows, int cols);
+void cpu_cast(void *dst, cddp_dtype dst_t, const void *src, cddp_dtype src_t, size_t n);
+
+/* ---- normalisation (cpu_norm.c) ---- */
+void cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *y, float *mean,
+                       float *rstd, int N, int C, float eps);
+void cpu_layernorm_bwd(const float *dy, const float *x, const float *w, const float *mean,
+                       const float *rstd, float *dx, float *dw, float *db, int N, int C);
+void cpu_l2norm_fwd(const float *x, float *y, float *norm, int N, int C, float eps);
+void cpu_l2norm_bwd(const float *dy, const float *y, const float *norm, float *dx, int N, int C);
+void cpu_softmax_fwd(const float *x, float *y, int N, int C);
+void cpu_softmax_bwd(const float *y, const float *dy, float *dx, int N, int C);
+/* one row of softmax in place: y = exp(y - max) / sum (used by attention) */
+void cpu_softmax_row(float *y, int C);
+
+/* ---- attention (cpu_attention.c) ---- */
+size_t cpu_attention_ws_bytes(int B, int T, int H, int D);
+void cpu_attention_fwd(const float *qkv, float *out, void *ws, int B, int T, int H, int D,
+                       cddp_dtype compute);
+void cpu_attention_bwd(const float *dout, const float *qkv, const float *out, const void *ws,
+                       float *dqkv, int B, int T, int H, int D, cddp_dtype compute);
+
+/* ---- losses (cpu_loss.c) ---- */
+void cpu_bce_logits(const float *logits, const float *labels, int n, float grad_scale,
+                    const float *loss_scale, float *loss_sum, float *dlogits);
+void cpu_xent(const float *logits, int ld, const int32_t *labels, int N, int C, float smoothing,
+              float grad_scale, const float *loss_scale, float *loss_sum, float *dlogits);
+
+/* ---- embeddings (cpu_embedding.c) ---- */
+void cpu_embbag_fwd(const float *table, int dim, const int32_t *ids, int ids_ld, int nbags,
+                    int bag_size, int mean, float *out, int ldo);
+size_t cpu_embbag_bwd_ws_bytes(int cap, int dim);
+void cpu_embbag_bwd(const int32_t *ids, int ids_ld, int nbags, int bag_size, int mean,
+                    const float *dout, int ldo, int dim, int32_t *out_ids, float *out_rows,
+                    void *ws);
+size_t cpu_sparse_coalesce_ws_bytes(int n, int dim);
+void cpu_sparse_coalesce(const int32_t *ids, const float *rows, int n, int dim, int32_t *out_ids,
+                         float *out_rows, void *ws);
+void cpu_sparse_to_dense(const int32_t *ids, const float *rows, int n, int dim, float *dense);
+
+/* ---- model-specific (cpu_model_ops.c) ---- */
+void cpu_dot_interact_fwd(const float *T, int B, int F, int D, float *out, int ldo);
+void cpu_dot_interact_bwd(const float *dout, int ldo, const float *T, int B, int F, int D,
+                          float *dT);
+void cpu_patchify(const uint8_t *img, int B, int H, int W, int C, int P, const float *mean,
+                  const float *std, float *out);
+void cpu_vit_tokens_fwd(const float *patch, const float *cls, const float *pos, float *x, int B,
+                        int nP, int D);
+void cpu_vit_tokens_bwd(const float *dx, float *dpatch, float *dcls, float *dpos, int B, int nP,
+                        int D);
+
+/* ---- AMP, norms, optimizers (cpu_optim.c) ---- */
+void cpu_amp_unscale_check(float *g, size_t n, const float *scale, int *found_inf);
+void cpu_amp_update_scale(float *scale, int *tracker, const int *found_inf, float growth,
+                          float backoff, int interval);
+void cpu_sumsq(const float *x, size_t n, float *acc);
+void cpu_clip_by_norm(float *x, size_t n, const float *sumsq, float max_norm);
+void cpu_sgd_update(float *p, const float *g, float *mom, size_t n, float lr, float momentum,
+                    int nesterov, float wd, const int *skip, void *half, cddp_dtype half_t);
+void cpu_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                      float beta1, float beta2, float eps, float wd, const int *step,
+                      const int *skip, void *half, cddp_dtype half_t);
+void cpu_adagrad_update(float *p, const float *g, float *sum, size_t n, float lr, float eps,
+                        float wd, const int *skip, void *half, cddp_dtype half_t);
+void cpu_step_advance(int *step, const int *skip);
+void cpu_sparse_sgd(float *table, int dim, const int32_t *ids, const float *rows, int n, float lr,
+                    const int *skip);
+void cpu_sparse_adagrad(float *table, float *state, int dim, const int32_t *ids,
+                        const float *rows, int n, float lr, float eps, const int *skip);
+
+#endif
