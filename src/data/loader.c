@@ -1,0 +1,330 @@
+#include "data/loader.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "data/dataset.h"
+#include "data/h5util.h"
+
+enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_HELD };
+
+typedef struct {
+  cddp_batch b;
+  void *mem;
+  int state;
+  int64_t gen, seq;
+} slot;
+
+struct cddp_loader {
+  cddp_loader_opts o;
+  cddp_dataset *d;
+  cddp_sampler *s;
+  cddp_data_info info; /* tables min'd with max_table_rows */
+  int64_t samples, nbatches;
+  int nslots;
+  slot *slots;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv_prod, cv_cons;
+  /* shared, under mu */
+  int quit;
+  int64_t gen, epoch, start_batch;
+  int64_t want_seq;
+  int held_prev, held_cur;
+  /* loader thread only */
+  int64_t *idx;
+  void *scratch;
+  uint8_t *label_u8;
+};
+
+static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
+
+/* Lays out one batch in mem (or measures when mem is NULL); returns bytes. */
+static size_t layout(const cddp_data_info *in, int cap, cddp_batch *b, uint8_t *mem) {
+  size_t off = 0;
+#define CARVE(field, type, count)                                 \
+  do {                                                            \
+    if (mem) b->field = (type *)(mem + off);                      \
+    off += align64(sizeof(type) * (size_t)cap * (size_t)(count)); \
+  } while (0)
+  switch (in->schema) {
+    case CDDP_SCHEMA_CTR:
+      CARVE(dense, float, CDDP_CTR_DENSE);
+      CARVE(sparse, int32_t, CDDP_CTR_SPARSE);
+      CARVE(label, float, 1);
+      break;
+    case CDDP_SCHEMA_TWOTOWER:
+      CARVE(user_id, int32_t, 1);
+      CARVE(user_hist, int32_t, in->hist_len);
+      CARVE(item_id, int32_t, 1);
+      CARVE(item_cat, int32_t, 1);
+      break;
+    case CDDP_SCHEMA_IMAGE:
+      CARVE(images, uint8_t, (size_t)in->height * in->width * in->channels);
+      CARVE(labels, int32_t, 1);
+      break;
+  }
+  CARVE(index, int64_t, 1);
+#undef CARVE
+  return off;
+}
+
+static void bad_value(const cddp_loader *l, int64_t row, const char *col, const char *fmt, long long v,
+                      long long lim) {
+  char what[160];
+  snprintf(what, sizeof what, fmt, v, lim);
+  cddp_die(CDDP_EXIT_DATA, "%s: row %lld, column %s: %s", l->d->path, (long long)row, col, what);
+}
+
+static void check_ids(const cddp_loader *l, const int32_t *ids, int n, int width, const int64_t *rows,
+                      const char *name, int64_t lo, int64_t hi) {
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < width; k++) {
+      int32_t v = ids[(size_t)i * width + k];
+      if (v < lo || v >= hi) {
+        char col[64];
+        if (width > 1) snprintf(col, sizeof col, "%s[%d]", name, k);
+        else snprintf(col, sizeof col, "%s", name);
+        bad_value(l, rows[i], col, "id %lld outside [0, %lld)", v, hi);
+      }
+    }
+}
+
+static void fill(cddp_loader *l, slot *sl, int64_t b) {
+  cddp_batch *bt = &sl->b;
+  int64_t first = b * l->o.batch;
+  int n = (int)(l->samples - first < l->o.batch ? l->samples - first : l->o.batch);
+  cddp_sampler_get(l->s, first, n, l->idx);
+  const int64_t *rows = l->idx;
+  cddp_dataset *d = l->d;
+  const cddp_data_info *fi = &d->info;
+  switch (fi->schema) {
+    case CDDP_SCHEMA_CTR: {
+      cddp_dataset_read(d, CDDP_CTR_LABEL, rows, n, l->label_u8, l->scratch);
+      cddp_dataset_read(d, CDDP_CTR_DENSE_COL, rows, n, bt->dense, l->scratch);
+      cddp_dataset_read(d, CDDP_CTR_SPARSE_COL, rows, n, bt->sparse, l->scratch);
+      for (int i = 0; i < n; i++) {
+        uint8_t y = l->label_u8[i];
+        if (y > 1)
+          cddp_die(CDDP_EXIT_DATA, "%s: row %lld, column label: label %d is not 0 or 1", d->path,
+                   (long long)rows[i], y);
+        bt->label[i] = (float)y;
+      }
+      const uint32_t *bits = (const uint32_t *)bt->dense;
+      for (int i = 0; i < n * CDDP_CTR_DENSE; i++)
+        if ((bits[i] & 0x7f800000u) == 0x7f800000u) {
+          char col[32];
+          snprintf(col, sizeof col, "dense[%d]", i % CDDP_CTR_DENSE);
+          cddp_die(CDDP_EXIT_DATA, "%s: row %lld, column %s: value %g is not finite", d->path,
+                   (long long)rows[i / CDDP_CTR_DENSE], col, (double)bt->dense[i]);
+        }
+      for (int i = 0; i < n; i++) {
+        int32_t *ids = bt->sparse + (size_t)i * CDDP_CTR_SPARSE;
+        for (int k = 0; k < CDDP_CTR_SPARSE; k++)
+          if (ids[k] < 0 || ids[k] >= fi->table_sizes[k]) {
+            char col[32];
+            snprintf(col, sizeof col, "sparse[%d]", k);
+            bad_value(l, rows[i], col, "id %lld outside [0, %lld)", ids[k], fi->table_sizes[k]);
+          }
+        if (l->o.max_table_rows > 0)
+          for (int k = 0; k < CDDP_CTR_SPARSE; k++) ids[k] = (int32_t)(ids[k] % l->o.max_table_rows);
+      }
+      break;
+    }
+    case CDDP_SCHEMA_TWOTOWER: {
+      cddp_dataset_read(d, CDDP_TT_USER, rows, n, bt->user_id, l->scratch);
+      cddp_dataset_read(d, CDDP_TT_HIST, rows, n, bt->user_hist, l->scratch);
+      cddp_dataset_read(d, CDDP_TT_ITEM, rows, n, bt->item_id, l->scratch);
+      cddp_dataset_read(d, CDDP_TT_CAT, rows, n, bt->item_cat, l->scratch);
+      check_ids(l, bt->user_id, n, 1, rows, "user_id", 0, fi->num_users);
+      check_ids(l, bt->item_id, n, 1, rows, "item_id", 0, fi->num_items);
+      check_ids(l, bt->item_cat, n, 1, rows, "item_cat", 0, fi->num_cats);
+      for (int i = 0; i < n; i++)
+        for (int k = 0; k < fi->hist_len; k++) {
+          int32_t v = bt->user_hist[(size_t)i * fi->hist_len + k];
+          if (v < -1 || v >= fi->num_items) {
+            char col[48];
+            snprintf(col, sizeof col, "user_hist[%d]", k);
+            bad_value(l, rows[i], col, "item %lld outside [-1, %lld)", v, fi->num_items);
+          }
+        }
+      break;
+    }
+    case CDDP_SCHEMA_IMAGE: {
+      cddp_dataset_read(d, CDDP_IMG_IMAGES, rows, n, bt->images, l->scratch);
+      cddp_dataset_read(d, CDDP_IMG_LABELS, rows, n, bt->labels, l->scratch);
+      check_ids(l, bt->labels, n, 1, rows, "labels", 0, fi->num_classes);
+      break;
+    }
+  }
+  memcpy(bt->index, rows, (size_t)n * sizeof(int64_t));
+  bt->n = n;
+}
+
+static void *thread_main(void *arg) {
+  cddp_loader *l = arg;
+  cddp_h5_quiet(); /* HDF5's error stack is per thread */
+  int64_t my_gen = 0, next = 0;
+  pthread_mutex_lock(&l->mu);
+  for (;;) {
+    if (l->quit) break;
+    if (l->gen != my_gen) {
+      my_gen = l->gen;
+      int64_t epoch = l->epoch;
+      next = l->start_batch;
+      pthread_mutex_unlock(&l->mu);
+      cddp_sampler_set_epoch(l->s, epoch); /* the sampler belongs to this thread */
+      pthread_mutex_lock(&l->mu);
+      continue;
+    }
+    int free_slot = -1;
+    if (my_gen > 0 && next < l->nbatches)
+      for (int i = 0; i < l->nslots; i++)
+        if (l->slots[i].state == SLOT_FREE) {
+          free_slot = i;
+          break;
+        }
+    if (free_slot < 0) {
+      pthread_cond_wait(&l->cv_prod, &l->mu);
+      continue;
+    }
+    slot *sl = &l->slots[free_slot];
+    sl->state = SLOT_FILLING;
+    sl->gen = my_gen;
+    sl->seq = next++;
+    pthread_mutex_unlock(&l->mu);
+    fill(l, sl, sl->seq);
+    pthread_mutex_lock(&l->mu);
+    sl->state = sl->gen == l->gen ? SLOT_READY : SLOT_FREE; /* stale after a restart */
+    pthread_cond_broadcast(&l->cv_cons);
+  }
+  pthread_mutex_unlock(&l->mu);
+  return NULL;
+}
+
+cddp_loader *cddp_loader_open(const char *path, const cddp_loader_opts *o) {
+  if (o->batch < 1) cddp_die(CDDP_EXIT_USAGE, "loader: batch must be >= 1 (got %d)", o->batch);
+  if (o->max_table_rows < 0) cddp_die(CDDP_EXIT_USAGE, "loader: max_table_rows must be >= 0");
+  cddp_loader *l = cddp_xcalloc(sizeof *l, "loader");
+  l->o = *o;
+  if (l->o.prefetch <= 0) l->o.prefetch = 2;
+  if (l->o.world <= 0) l->o.world = 1;
+  l->d = cddp_dataset_open(path);
+  l->info = l->d->info;
+  if (o->max_table_rows > 0)
+    for (int k = 0; k < CDDP_CTR_SPARSE; k++)
+      if (l->info.table_sizes[k] > o->max_table_rows) l->info.table_sizes[k] = o->max_table_rows;
+  cddp_sampler_opts so = {
+      .n = l->info.rows, .rank = l->o.rank, .world = l->o.world, .seed = o->seed, .shuffle = o->shuffle,
+      .drop_last = o->drop_last, .eval = o->eval,
+      .block_rows = o->block_rows ? o->block_rows : (l->d->chunk_rows ? l->d->chunk_rows : 4096),
+      .window_blocks = o->window_blocks ? o->window_blocks : 16};
+  l->s = cddp_sampler_create(&so);
+  l->samples = cddp_sampler_num_samples(l->s);
+  if (o->eval) {
+    l->nbatches = (l->samples + o->batch - 1) / o->batch;
+  } else {
+    l->nbatches = l->samples / o->batch;
+    if (l->nbatches == 0)
+      cddp_die(CDDP_EXIT_USAGE, "%s: batch %d per rank is larger than the %lld samples rank %d gets per epoch",
+               path, o->batch, (long long)l->samples, l->o.rank);
+  }
+  l->nslots = l->o.prefetch + 2;
+  l->slots = cddp_xcalloc(sizeof(slot) * (size_t)l->nslots, "loader ring");
+  size_t bytes = layout(&l->info, o->batch, NULL, NULL);
+  for (int i = 0; i < l->nslots; i++) {
+    slot *sl = &l->slots[i];
+    sl->mem = o->host_alloc ? o->host_alloc(bytes) : cddp_xmalloc(bytes, "loader batch");
+    if (!sl->mem) cddp_die(CDDP_EXIT_RUNTIME, "loader: host_alloc of %zu bytes failed", bytes);
+    layout(&l->info, o->batch, &sl->b, sl->mem);
+    sl->b.cap = o->batch;
+  }
+  l->idx = cddp_xmalloc(sizeof(int64_t) * (size_t)o->batch, "loader indices");
+  l->scratch = cddp_xmalloc(cddp_dataset_scratch_bytes(l->d, o->batch), "loader scratch");
+  l->label_u8 = cddp_xmalloc((size_t)o->batch, "loader labels");
+  l->held_prev = l->held_cur = -1;
+  pthread_mutex_init(&l->mu, NULL);
+  pthread_cond_init(&l->cv_prod, NULL);
+  pthread_cond_init(&l->cv_cons, NULL);
+  if (pthread_create(&l->thread, NULL, thread_main, l) != 0)
+    cddp_die(CDDP_EXIT_RUNTIME, "loader: cannot start the loader thread");
+  return l;
+}
+
+const cddp_data_info *cddp_loader_info(const cddp_loader *l) { return &l->info; }
+int64_t cddp_loader_batches_per_epoch(const cddp_loader *l) { return l->nbatches; }
+int64_t cddp_loader_samples_per_epoch(const cddp_loader *l) { return l->samples; }
+
+void cddp_loader_start_epoch_at(cddp_loader *l, int64_t epoch, int64_t batch_index) {
+  if (epoch < 0 || batch_index < 0 || batch_index > l->nbatches)
+    cddp_die(CDDP_EXIT_USAGE, "loader: cannot start epoch %lld at batch %lld (an epoch has %lld batches)",
+             (long long)epoch, (long long)batch_index, (long long)l->nbatches);
+  pthread_mutex_lock(&l->mu);
+  l->gen++;
+  l->epoch = epoch;
+  l->start_batch = batch_index;
+  l->want_seq = batch_index;
+  for (int i = 0; i < l->nslots; i++)
+    if (l->slots[i].state == SLOT_READY || l->slots[i].state == SLOT_HELD) l->slots[i].state = SLOT_FREE;
+  l->held_prev = l->held_cur = -1;
+  pthread_cond_broadcast(&l->cv_prod);
+  pthread_mutex_unlock(&l->mu);
+}
+
+void cddp_loader_start_epoch(cddp_loader *l, int64_t epoch) { cddp_loader_start_epoch_at(l, epoch, 0); }
+
+const cddp_batch *cddp_loader_next(cddp_loader *l) {
+  pthread_mutex_lock(&l->mu);
+  if (l->gen == 0) cddp_die(CDDP_EXIT_RUNTIME, "loader: next() before start_epoch()");
+  if (l->held_prev >= 0) l->slots[l->held_prev].state = SLOT_FREE;
+  l->held_prev = l->held_cur;
+  l->held_cur = -1;
+  pthread_cond_broadcast(&l->cv_prod);
+  const cddp_batch *out = NULL;
+  if (l->want_seq < l->nbatches) {
+    for (;;) {
+      int found = -1;
+      for (int i = 0; i < l->nslots; i++)
+        if (l->slots[i].state == SLOT_READY && l->slots[i].gen == l->gen && l->slots[i].seq == l->want_seq) {
+          found = i;
+          break;
+        }
+      if (found >= 0) {
+        l->slots[found].state = SLOT_HELD;
+        l->held_cur = found;
+        l->want_seq++;
+        out = &l->slots[found].b;
+        break;
+      }
+      pthread_cond_wait(&l->cv_cons, &l->mu);
+    }
+  }
+  pthread_mutex_unlock(&l->mu);
+  return out;
+}
+
+void cddp_loader_close(cddp_loader *l) {
+  if (!l) return;
+  pthread_mutex_lock(&l->mu);
+  l->quit = 1;
+  pthread_cond_broadcast(&l->cv_prod);
+  pthread_mutex_unlock(&l->mu);
+  pthread_join(l->thread, NULL);
+  for (int i = 0; i < l->nslots; i++) {
+    if (l->o.host_alloc && l->o.host_free) l->o.host_free(l->slots[i].mem);
+    else if (!l->o.host_alloc) free(l->slots[i].mem);
+  }
+  free(l->slots);
+  free(l->idx);
+  free(l->scratch);
+  free(l->label_u8);
+  cddp_sampler_destroy(l->s);
+  cddp_dataset_close(l->d);
+  pthread_mutex_destroy(&l->mu);
+  pthread_cond_destroy(&l->cv_prod);
+  pthread_cond_destroy(&l->cv_cons);
+  free(l);
+}
