@@ -1,0 +1,131 @@
+/* DLRM (facebookresearch/dlrm DLRM_Net, dot interaction, no self-interaction).
+ * Forward: 26 embedding lookups (bag of 1, column t of sparse) -> T[:,1+t,:];
+ * bottom MLP (ReLU everywhere) -> T[:,0,:]; interaction; top MLP (no
+ * activation on the last layer); BCE with logits.
+ * Backward produces gradients in exact reverse registration order:
+ * top_l (last layer first), bot_l (last layer first), emb_l.25 .. emb_l.0. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/model_internal.h"
+
+#define NT CDDP_CTR_SPARSE
+
+typedef struct {
+  cddp_lctx c;
+  cddp_planner pl;
+  int D;
+  cddp_embbag emb[NT];
+  cddp_mlp bot, top;
+  cddp_interaction it;
+  float *dlogits; /* act [B] */
+  float *dinter;  /* scratch [B, out_cols] */
+  float *dbot;    /* scratch [B, D] */
+  int n;
+} dlrm_impl;
+
+typedef struct {
+  const char *name;
+  int D, nbot, ntop_hidden;
+  int bot[6], top_hidden[6]; /* bottom widths from 13; top hidden widths (then 1) */
+} dlrm_variant;
+
+static const dlrm_variant variants[] = {
+    {"kaggle", 16, 4, 2, {13, 512, 256, 64, 16}, {512, 256}},
+    {"terabyte", 128, 3, 4, {13, 512, 256, 128}, {1024, 1024, 512, 256}},
+    {"tiny", 4, 2, 1, {13, 8, 4}, {8}},
+};
+
+static void dlrm_plan(cddp_model *m, cddp_planner *p) {
+  dlrm_impl *d = m->impl;
+  int B = m->cfg.batch;
+  size_t mark = cddp_plan_mark(p);
+  d->dlogits = cddp_plan_act(p, (size_t)B * sizeof(float));
+  cddp_interaction_plan(&d->it, p, B, NT + 1, d->D);
+  d->dinter = cddp_plan_scratch(p, (size_t)B * d->it.out_cols * sizeof(float));
+  d->dbot = cddp_plan_scratch(p, (size_t)B * d->D * sizeof(float));
+  for (int t = 0; t < NT; t++) cddp_embbag_plan(&d->emb[t], &d->c, p, B);
+  cddp_mlp_plan(&d->bot, &d->c, p, B, CDDP_CTR_DENSE);
+  cddp_mlp_plan(&d->top, &d->c, p, B, d->it.out_cols);
+  cddp_plan_release(p, mark);
+  m->logits = cddp_mlp_out(&d->top);
+}
+
+static void dlrm_forward(cddp_model *m, const cddp_batch *b, int train, float grad_scale,
+                         const float *loss_scale) {
+  dlrm_impl *d = m->impl;
+  const cddp_lctx *c = &d->c;
+  int n = b->n, D = d->D, ldT = (NT + 1) * D;
+  d->n = n;
+  for (int t = 0; t < NT; t++)
+    cddp_embbag_fwd(&d->emb[t], c, b->sparse + t, NT, n, d->it.T + (size_t)(1 + t) * D, ldT);
+  cddp_mlp_fwd(&d->bot, c, b->dense, n);
+  c->be->copy2d(d->it.T, ldT, cddp_mlp_out(&d->bot), D, n, D);
+  cddp_interaction_fwd(&d->it, c, n);
+  cddp_mlp_fwd(&d->top, c, d->it.out, n);
+  cddp_loss_bce(c, m->logits, b->label, n, grad_scale, loss_scale, m->loss_sum, d->dlogits);
+}
+
+static void dlrm_backward(cddp_model *m, const cddp_batch *b, const cddp_ready_hook *h) {
+  dlrm_impl *d = m->impl;
+  const cddp_lctx *c = &d->c;
+  int n = d->n, D = d->D, ldT = (NT + 1) * D;
+  cddp_mlp_bwd(&d->top, c, d->dlogits, d->dinter, d->it.out_cols, h);
+  cddp_interaction_bwd(&d->it, c, d->dinter);
+  c->be->copy2d(d->dbot, D, d->it.dT, ldT, n, D);
+  cddp_mlp_bwd(&d->bot, c, d->dbot, NULL, 0, h);
+  for (int t = NT - 1; t >= 0; t--)
+    cddp_embbag_bwd(&d->emb[t], c, d->it.dT + (size_t)(1 + t) * D, ldT, h);
+}
+
+static void dlrm_destroy(cddp_model *m) {
+  dlrm_impl *d = m->impl;
+  cddp_planner_destroy(&d->pl);
+  free(d);
+  cddp_model_free_common(m);
+}
+
+static const cddp_model_ops dlrm_ops = {
+    .forward = dlrm_forward, .backward = dlrm_backward, .destroy = dlrm_destroy};
+
+cddp_model *cddp_dlrm_create(const cddp_model_config *cfg, const cddp_data_info *data,
+                             const cddp_backend *be) {
+  const char *vname = cfg->variant && strcmp(cfg->variant, "default") ? cfg->variant : "kaggle";
+  const dlrm_variant *v = NULL;
+  for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
+    if (!strcmp(variants[i].name, vname)) v = &variants[i];
+  if (!v) cddp_die(CDDP_EXIT_USAGE, "--dlrm-config %s: unknown (kaggle, terabyte or tiny)", vname);
+  if (data->schema != CDDP_SCHEMA_CTR)
+    cddp_die(CDDP_EXIT_USAGE, "--model dlrm needs a cddp.ctr.v1 dataset");
+  dlrm_impl *d = cddp_xcalloc(sizeof *d, "dlrm");
+  cddp_model *m = cddp_model_alloc(cfg, data, be, &dlrm_ops, &d->c);
+  m->impl = d;
+  d->D = v->D;
+  /* registration in forward order: tables, bottom MLP, top MLP */
+  for (int t = 0; t < NT; t++) {
+    char name[64];
+    snprintf(name, sizeof name, "emb_l.%d.weight", t);
+    cddp_embbag_init(&d->emb[t], &m->params, name, data->table_sizes[t], v->D, 1, 0,
+                     cfg->dense_embedding_threshold);
+  }
+  cddp_mlp_init(&d->bot, &m->params, "bot_l", v->bot, v->nbot, 1);
+  int top[8], F = NT + 1;
+  top[0] = v->D + F * (F - 1) / 2;
+  for (int i = 0; i < v->ntop_hidden; i++) top[1 + i] = v->top_hidden[i];
+  top[1 + v->ntop_hidden] = 1;
+  cddp_mlp_init(&d->top, &m->params, "top_l", top, v->ntop_hidden + 1, 0);
+  cddp_model_alloc_params(m, &d->c);
+  cddp_model_plan(m, &d->pl, dlrm_plan);
+  m->out_cols = 1;
+  /* DLRM_Net init */
+  for (int t = 0; t < NT; t++)
+    cddp_param_init(&m->params, cfg->seed, d->emb[t].id, CDDP_INIT_UNIFORM,
+                    sqrt(1.0 / (double)d->emb[t].rows));
+  cddp_mlp_init_dlrm(&d->bot, &m->params, cfg->seed);
+  cddp_mlp_init_dlrm(&d->top, &m->params, cfg->seed);
+  cddp_params_refresh_half(&m->params);
+  return m;
+}

@@ -1,0 +1,78 @@
+/* Model creation (dispatch on cfg->arch), destruction and the memory report. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "model/model_internal.h"
+
+cddp_model *cddp_model_alloc(const cddp_model_config *cfg, const cddp_data_info *data,
+                             const cddp_backend *be, const cddp_model_ops *ops, cddp_lctx *c) {
+  if (cfg->precision != CDDP_F32 && cfg->precision != CDDP_F16 && cfg->precision != CDDP_BF16)
+    cddp_die(CDDP_EXIT_USAGE, "--precision: %s is not fp32, fp16 or bf16",
+             cddp_dtype_name(cfg->precision));
+  if (cfg->batch < 1) cddp_die(CDDP_EXIT_USAGE, "--batch-size %d: must be >= 1", cfg->batch);
+  cddp_model *m = cddp_xcalloc(sizeof *m, "model");
+  m->ops = ops;
+  m->be = be;
+  m->cfg = *cfg;
+  m->data = *data;
+  cddp_params_init(&m->params);
+  *c = (cddp_lctx){.be = be, .ps = &m->params, .amp = cfg->precision};
+  return m;
+}
+
+void cddp_model_alloc_params(cddp_model *m, cddp_lctx *c) {
+  cddp_params_finalize(&m->params);
+  cddp_params_alloc(&m->params, m->be, m->cfg.precision);
+  m->loss_sum = m->be->malloc(sizeof(float));
+  m->be->memset0(m->loss_sum, sizeof(float), m->be->compute);
+}
+
+void cddp_model_plan(cddp_model *m, cddp_planner *pl, void (*plan)(cddp_model *, cddp_planner *)) {
+  cddp_planner_measure(pl);
+  plan(m, pl);
+  size_t act = pl->act.used, ws = pl->ws_peak;
+  cddp_planner_alloc(pl, m->be, act, ws);
+  plan(m, pl);
+  m->activation_bytes = act;
+  m->workspace_bytes = ws;
+}
+
+void cddp_model_free_common(cddp_model *m) {
+  if (m->loss_sum) m->be->free(m->loss_sum);
+  cddp_params_free(&m->params);
+  free(m);
+}
+
+cddp_model *cddp_model_create(const cddp_model_config *cfg, const cddp_data_info *data,
+                              const cddp_backend *be, const cddp_model_comm *comm) {
+  if (!cfg->arch) cddp_die(CDDP_EXIT_USAGE, "--model: not given (dlrm, two_tower or vit)");
+  if (!strcmp(cfg->arch, "dlrm")) return cddp_dlrm_create(cfg, data, be);
+  if (!strcmp(cfg->arch, "two_tower")) return cddp_two_tower_create(cfg, data, be, comm);
+  if (!strcmp(cfg->arch, "vit")) return cddp_vit_create(cfg, data, be);
+  cddp_die(CDDP_EXIT_USAGE, "--model %s: unknown (dlrm, two_tower or vit)", cfg->arch);
+}
+
+void cddp_model_destroy(cddp_model *m) {
+  if (m) m->ops->destroy(m);
+}
+
+static double mib(size_t bytes) { return bytes / (1024.0 * 1024.0); }
+
+void cddp_model_print_memory(const cddp_model *m, int optimizer_states_per_param) {
+  const cddp_params *ps = &m->params;
+  size_t pbytes = ps->n_master * sizeof(float);
+  size_t hbytes = ps->half ? ps->n_dense * cddp_dtype_size(ps->half_t) : 0;
+  size_t gbytes = ps->n_dense * sizeof(float);
+  size_t obytes = (size_t)optimizer_states_per_param * ps->n_master * sizeof(float);
+  size_t nsparse = 0;
+  for (int i = 0; i < ps->n; i++) nsparse += (ps->p[i].flags & CDDP_PARAM_SPARSE) != 0;
+  cddp_log_info("model %s (%s): %d parameter tensors (%zu sparse tables), %zu parameters",
+                m->cfg.arch, m->cfg.variant ? m->cfg.variant : "default", ps->n, nsparse,
+                ps->n_master);
+  cddp_log_info("memory: parameters %.2f MiB (+ half copy %.2f MiB), gradients %.2f MiB, "
+                "optimizer state %.2f MiB, activations %.2f MiB, scratch %.2f MiB",
+                mib(pbytes), mib(hbytes), mib(gbytes), mib(obytes), mib(m->activation_bytes),
+                mib(m->workspace_bytes));
+}

@@ -1,0 +1,26 @@
+/* Shared plumbing of the three models (internal to src/model). */
+#ifndef CDDP_MODEL_INTERNAL_H
+#define CDDP_MODEL_INTERNAL_H
+
+#include "model/layers.h"
+#include "model/model.h"
+
+/* Allocates a model and its context: checks cfg->precision, sets m->cfg/data/be. */
+cddp_model *cddp_model_alloc(const cddp_model_config *cfg, const cddp_data_info *data,
+                             const cddp_backend *be, const cddp_model_ops *ops, cddp_lctx *c);
+/* After registration: finalises the registry, allocates parameters (and the
+ * AMP half copy) and the loss scalar. */
+void cddp_model_alloc_params(cddp_model *m, cddp_lctx *c);
+/* Runs plan() twice (measure, then allocate) and records the planned sizes. */
+void cddp_model_plan(cddp_model *m, cddp_planner *pl, void (*plan)(cddp_model *, cddp_planner *));
+/* Frees what cddp_model_alloc/alloc_params allocated (not impl). */
+void cddp_model_free_common(cddp_model *m);
+
+cddp_model *cddp_dlrm_create(const cddp_model_config *cfg, const cddp_data_info *data,
+                             const cddp_backend *be);
+cddp_model *cddp_two_tower_create(const cddp_model_config *cfg, const cddp_data_info *data,
+                                  const cddp_backend *be, const cddp_model_comm *comm);
+cddp_model *cddp_vit_create(const cddp_model_config *cfg, const cddp_data_info *data,
+                            const cddp_backend *be);
+
+#endif
