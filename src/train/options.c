@@ -185,7 +185,7 @@ static void normalise_key(const char *in, char *out, size_t cap) {
   out[i] = 0;
 }
 
-static int ini_handler(void *user, const char *section, const char *name, const char *value) {
+static int on_ini_key(void *user, const char *section, const char *name, const char *value) {
   ini_ctx *c = user;
   (void)section; /* sections only group keys for readability */
   if (c->bad_kind) return 1;
@@ -239,13 +239,13 @@ static void ini_report(ini_ctx *c, int rc, const char *what) {
 
 void cddp_options_load_ini(cddp_options *o, int cmd, const char *path) {
   ini_ctx c = {.o = o, .cmd = cmd, .what = path};
-  ini_report(&c, ini_parse(path, ini_handler, &c), path);
+  ini_report(&c, ini_parse(path, on_ini_key, &c), path);
 }
 
 void cddp_options_load_ini_text(cddp_options *o, int cmd, const char *text, const char *what,
                                 int lenient) {
   ini_ctx c = {.o = o, .cmd = cmd, .what = what, .lenient = lenient};
-  ini_report(&c, ini_parse_string(text, ini_handler, &c), what);
+  ini_report(&c, ini_parse_string(text, on_ini_key, &c), what);
 }
 
 /* ---- flags -------------------------------------------------------------- */

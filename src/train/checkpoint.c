@@ -1,0 +1,266 @@
+#include "train/checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/check_hdf5.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "data/h5util.h"
+
+#define CKPT_FORMAT "cddp.checkpoint.v1"
+
+void (*cddp_ckpt_test_hook)(int datasets_written);
+
+static size_t max_numel(const cddp_params *ps) {
+  size_t m = 1;
+  for (int i = 0; i < ps->n; i++)
+    if (ps->p[i].numel > m) m = ps->p[i].numel;
+  return m;
+}
+
+static void write_dataset(const char *path, hid_t loc, const char *name, const cddp_param *p,
+                          const float *dev, float *host, const cddp_backend *be, int *count) {
+  be->memcpy_d2h(host, dev, p->numel * sizeof(float), be->compute);
+  be->stream_sync(be->compute);
+  hsize_t dims[4];
+  for (int d = 0; d < p->ndim; d++) dims[d] = (hsize_t)p->shape[d];
+  hid_t sp = h5Check(H5Screate_simple(p->ndim, dims, NULL), CDDP_EXIT_RUNTIME, path);
+  hid_t ds = h5Check(H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                     CDDP_EXIT_RUNTIME, path);
+  h5Check(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host), CDDP_EXIT_RUNTIME,
+          path);
+  H5Dclose(ds);
+  H5Sclose(sp);
+  ++*count;
+  if (cddp_ckpt_test_hook) cddp_ckpt_test_hook(*count);
+}
+
+static void fsync_path(const char *path, int dir) {
+  int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) cddp_die(CDDP_EXIT_RUNTIME, "checkpoint: cannot open %s: %s", path, strerror(errno));
+  if (fsync(fd) != 0) cddp_die(CDDP_EXIT_RUNTIME, "checkpoint: fsync %s: %s", path, strerror(errno));
+  close(fd);
+}
+
+void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_params *ps,
+                     const cddp_optimizer *opt, char *out_path, size_t cap) {
+  cddp_h5_quiet();
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    cddp_die(CDDP_EXIT_RUNTIME, "--checkpoint-dir %s: cannot create: %s", dir, strerror(errno));
+  char tmp[4096], fin[4096];
+  snprintf(tmp, sizeof tmp, "%s/.ckpt-%010lld.h5.tmp", dir, (long long)meta->step);
+  snprintf(fin, sizeof fin, "%s/ckpt-%010lld.h5", dir, (long long)meta->step);
+  const cddp_backend *be = ps->be;
+  float *host = cddp_xmalloc(max_numel(ps) * sizeof(float), "checkpoint staging");
+  hid_t f = h5Check(H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), CDDP_EXIT_RUNTIME, tmp);
+  hid_t gm = h5Check(H5Gcreate2(f, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), CDDP_EXIT_RUNTIME, tmp);
+  int count = 0;
+  for (int i = 0; i < ps->n; i++)
+    write_dataset(tmp, gm, ps->p[i].name, &ps->p[i], cddp_param_data(ps, i), host, be, &count);
+  H5Gclose(gm);
+  if (opt) {
+    hid_t go = h5Check(H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                       CDDP_EXIT_RUNTIME, tmp);
+    for (int i = 0; i < ps->n; i++) {
+      const char *names[2];
+      float *ptrs[2];
+      int ns = cddp_optimizer_param_states(opt, i, names, ptrs);
+      if (!ns) continue;
+      hid_t g = h5Check(H5Gcreate2(go, ps->p[i].name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                        CDDP_EXIT_RUNTIME, tmp);
+      for (int s = 0; s < ns; s++) write_dataset(tmp, g, names[s], &ps->p[i], ptrs[s], host, be, &count);
+      H5Gclose(g);
+    }
+    H5Gclose(go);
+  }
+  free(host);
+  cddp_h5_write_attr_str(tmp, f, "format", CKPT_FORMAT);
+  int64_t ints[][1] = {{meta->step}, {meta->epoch}, {meta->position}, {meta->scaler_tracker},
+                       {meta->optimizer_step}, {meta->seed}, {meta->world_size}};
+  const char *inames[] = {"step", "epoch", "position", "scaler_tracker", "optimizer_step", "seed",
+                          "world_size"};
+  for (int i = 0; i < 7; i++) cddp_h5_write_attr_i64(tmp, f, inames[i], ints[i], 1);
+  cddp_h5_write_attr_f64(tmp, f, "loss_scale", meta->loss_scale);
+  cddp_h5_write_attr_str(tmp, f, "rng",
+                         "derived: init from seed; sampler from seed + epoch; no other randomness");
+  cddp_h5_write_attr_str(tmp, f, "model", meta->model);
+  cddp_h5_write_attr_str(tmp, f, "variant", meta->variant);
+  cddp_h5_write_attr_str(tmp, f, "config", meta->config ? meta->config : "");
+  int64_t one = 1;
+  cddp_h5_write_attr_i64(tmp, f, "complete", &one, 1);
+  h5Check(H5Fflush(f, H5F_SCOPE_GLOBAL), CDDP_EXIT_RUNTIME, tmp);
+  h5Check(H5Fclose(f), CDDP_EXIT_RUNTIME, tmp);
+  fsync_path(tmp, 0);
+  if (rename(tmp, fin) != 0)
+    cddp_die(CDDP_EXIT_RUNTIME, "checkpoint: rename %s -> %s: %s", tmp, fin, strerror(errno));
+  fsync_path(dir, 1);
+  if (out_path) snprintf(out_path, cap, "%s", fin);
+}
+
+/* Steps of the checkpoints in dir (sorted ascending); returns the count. */
+static int list_ckpts(const char *dir, long long **steps_out) {
+  DIR *d = opendir(dir);
+  *steps_out = NULL;
+  if (!d) return 0;
+  int n = 0, cap = 0;
+  long long *steps = NULL;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    long long s;
+    char tail[8];
+    if (sscanf(e->d_name, "ckpt-%lld.%7s", &s, tail) == 2 && !strcmp(tail, "h5")) {
+      if (n == cap) {
+        cap = cap ? 2 * cap : 16;
+        steps = realloc(steps, cap * sizeof *steps);
+        if (!steps) cddp_die(CDDP_EXIT_RUNTIME, "out of memory listing %s", dir);
+      }
+      steps[n++] = s;
+    }
+  }
+  closedir(d);
+  for (int i = 1; i < n; i++) /* insertion sort: a handful of entries */
+    for (int j = i; j > 0 && steps[j - 1] > steps[j]; j--) {
+      long long t = steps[j];
+      steps[j] = steps[j - 1];
+      steps[j - 1] = t;
+    }
+  *steps_out = steps;
+  return n;
+}
+
+void cddp_ckpt_prune(const char *dir, int keep) {
+  long long *steps;
+  int n = list_ckpts(dir, &steps);
+  for (int i = 0; keep > 0 && i < n - keep; i++) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/ckpt-%010lld.h5", dir, steps[i]);
+    if (unlink(p) != 0 && errno != ENOENT)
+      cddp_log_warn("checkpoint: cannot remove %s: %s", p, strerror(errno));
+  }
+  free(steps);
+}
+
+static int is_complete(const char *path) {
+  cddp_h5_quiet();
+  if (H5Fis_hdf5(path) <= 0) return 0;
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return 0;
+  int ok = H5Aexists(f, "complete") > 0 && H5Aexists(f, "format") > 0;
+  H5Fclose(f);
+  return ok;
+}
+
+int cddp_ckpt_find_latest(const char *dir, char *path, size_t cap) {
+  long long *steps;
+  int n = list_ckpts(dir, &steps), found = 0;
+  for (int i = n - 1; i >= 0 && !found; i--) {
+    snprintf(path, cap, "%s/ckpt-%010lld.h5", dir, steps[i]);
+    if (is_complete(path)) found = 1;
+    else cddp_log_warn("checkpoint %s is incomplete; skipping it", path);
+  }
+  free(steps);
+  return found;
+}
+
+static double read_attr_f64(const char *path, hid_t f, const char *name) {
+  double v = 0;
+  hid_t a = h5Check(H5Aopen(f, name, H5P_DEFAULT), CDDP_EXIT_DATA, path);
+  h5Check(H5Aread(a, H5T_NATIVE_DOUBLE, &v), CDDP_EXIT_DATA, path);
+  H5Aclose(a);
+  return v;
+}
+
+void cddp_ckpt_read_meta(const char *path, cddp_ckpt_meta *m) {
+  hid_t f = cddp_h5_open_ro(path);
+  char fmt[64];
+  if (!cddp_h5_has_attr(f, "format")) cddp_die(CDDP_EXIT_DATA, "%s: not a cddp checkpoint", path);
+  cddp_h5_attr_str(path, f, "format", fmt, sizeof fmt);
+  if (strcmp(fmt, CKPT_FORMAT) != 0)
+    cddp_die(CDDP_EXIT_DATA, "%s: checkpoint format '%s', expected '%s'", path, fmt, CKPT_FORMAT);
+  if (!cddp_h5_has_attr(f, "complete"))
+    cddp_die(CDDP_EXIT_DATA, "%s: incomplete checkpoint (no 'complete' attribute)", path);
+  *m = (cddp_ckpt_meta){0};
+  int64_t *dst[] = {&m->step, &m->epoch, &m->position, &m->scaler_tracker, &m->optimizer_step,
+                    &m->seed, &m->world_size};
+  const char *inames[] = {"step", "epoch", "position", "scaler_tracker", "optimizer_step", "seed",
+                          "world_size"};
+  for (int i = 0; i < 7; i++) cddp_h5_attr_i64(path, f, "/", inames[i], dst[i], 1);
+  m->loss_scale = read_attr_f64(path, f, "loss_scale");
+  cddp_h5_attr_str(path, f, "model", m->model, sizeof m->model);
+  cddp_h5_attr_str(path, f, "variant", m->variant, sizeof m->variant);
+  size_t cap = 1 << 18;
+  m->config = cddp_xmalloc(cap, "checkpoint configuration");
+  cddp_h5_attr_str(path, f, "config", m->config, cap);
+  H5Fclose(f);
+}
+
+void cddp_ckpt_meta_free(cddp_ckpt_meta *m) {
+  free(m->config);
+  m->config = NULL;
+}
+
+static void read_dataset(const char *path, hid_t f, const char *dname, const cddp_param *p,
+                         float *dev, float *host, const cddp_backend *be) {
+  hid_t ds = H5Dopen2(f, dname, H5P_DEFAULT);
+  if (ds < 0) cddp_die(CDDP_EXIT_USAGE, "%s: checkpoint has no dataset %s", path, dname);
+  hid_t sp = h5Check(H5Dget_space(ds), CDDP_EXIT_DATA, path);
+  hsize_t dims[8];
+  int nd = H5Sget_simple_extent_ndims(sp);
+  int same = nd == p->ndim;
+  if (nd > 0 && nd <= 8) H5Sget_simple_extent_dims(sp, dims, NULL);
+  for (int d = 0; same && d < nd; d++) same = dims[d] == (hsize_t)p->shape[d];
+  if (!same) {
+    char want[96] = "", got[96] = "";
+    for (int d = 0; d < p->ndim; d++)
+      snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "x" : "",
+               (long long)p->shape[d]);
+    for (int d = 0; d < nd && d < 8; d++)
+      snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? "x" : "",
+               (unsigned long long)dims[d]);
+    cddp_die(CDDP_EXIT_USAGE, "%s: %s has shape %s, the model expects %s", path, dname, got, want);
+  }
+  h5Check(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host), CDDP_EXIT_DATA, path);
+  H5Sclose(sp);
+  H5Dclose(ds);
+  be->memcpy_h2d(dev, host, p->numel * sizeof(float), be->compute);
+  be->stream_sync(be->compute);
+}
+
+void cddp_ckpt_load(const char *path, cddp_params *ps, cddp_optimizer *opt) {
+  hid_t f = cddp_h5_open_ro(path);
+  const cddp_backend *be = ps->be;
+  float *host = cddp_xmalloc(max_numel(ps) * sizeof(float), "checkpoint staging");
+  char dname[256];
+  for (int i = 0; i < ps->n; i++) {
+    snprintf(dname, sizeof dname, "/model/%s", ps->p[i].name);
+    read_dataset(path, f, dname, &ps->p[i], cddp_param_data(ps, i), host, be);
+  }
+  if (ps->half && ps->n_dense)
+    be->cast(ps->half, ps->half_t, ps->master, CDDP_F32, ps->n_dense);
+  if (opt) {
+    for (int i = 0; i < ps->n; i++) {
+      const char *names[2];
+      float *ptrs[2];
+      int ns = cddp_optimizer_param_states(opt, i, names, ptrs);
+      for (int s = 0; s < ns; s++) {
+        snprintf(dname, sizeof dname, "/optimizer/%s/%s", ps->p[i].name, names[s]);
+        read_dataset(path, f, dname, &ps->p[i], ptrs[s], host, be);
+      }
+    }
+    int64_t st;
+    cddp_h5_attr_i64(path, f, "/", "optimizer_step", &st, 1);
+    int st32 = (int)st;
+    be->memcpy_h2d(opt->step, &st32, sizeof st32, be->compute);
+    be->stream_sync(be->compute);
+  }
+  free(host);
+  H5Fclose(f);
+}
