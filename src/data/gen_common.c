@@ -1,0 +1,52 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "data/gen.h"
+
+void cddp_gen_defaults(cddp_gen_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->rows = 100000;
+  o->table_size = CDDP_GEN_CTR_TABLE;
+  o->num_users = 2000;
+  o->num_items = 5000;
+  o->num_cats = 50;
+  o->hist_len = 20;
+  o->num_classes = 10;
+  o->height = o->width = 28;
+  o->channels = 1;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+double cddp_exact_auc(const float *p, const uint8_t *y, int64_t n) {
+  /* Key: the float's bits (monotone for p >= 0) above the label. */
+  uint64_t *k = cddp_xmalloc(sizeof(uint64_t) * (size_t)n, "auc");
+  for (int64_t i = 0; i < n; i++) {
+    float v = p[i] < 0 ? 0 : p[i];
+    uint32_t bits;
+    memcpy(&bits, &v, 4);
+    k[i] = (uint64_t)bits << 1 | (y[i] ? 1 : 0);
+  }
+  qsort(k, (size_t)n, sizeof *k, cmp_u64);
+  double auc = 0, neg_below = 0, pos = 0, neg = 0;
+  for (int64_t i = 0; i < n;) {
+    int64_t j = i;
+    double gp = 0, gn = 0;
+    while (j < n && k[j] >> 1 == k[i] >> 1) {
+      if (k[j] & 1) gp++;
+      else gn++;
+      j++;
+    }
+    auc += gp * (neg_below + 0.5 * gn);
+    neg_below += gn;
+    pos += gp;
+    neg += gn;
+    i = j;
+  }
+  free(k);
+  return pos > 0 && neg > 0 ? auc / (pos * neg) : 0.5;
+}
