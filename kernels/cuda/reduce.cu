@@ -6,7 +6,7 @@ static __global__ void finish_sum_kernel(const double *part, int n, float *acc) 
   if (threadIdx.x != 0 || blockIdx.x != 0) return;
   double s = 0.0;
   for (int i = 0; i < n; i++) s += part[i];
-  *acc += (float)s;
+  *acc = (float)((double)*acc + s);
 }
 
 void cu_finish_sum(int nparts, float *acc) {
