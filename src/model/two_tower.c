@@ -50,11 +50,12 @@ static void tower_plan(tower *t, const cddp_lctx *c, cddp_planner *p, int B, int
   t->in = cddp_plan_act(p, (size_t)B * 2 * E * sizeof(float));
   t->out = cddp_plan_act(p, (size_t)B * Eo * sizeof(float));
   t->norm = cddp_plan_act(p, (size_t)B * sizeof(float));
-  cddp_embbag_plan(&t->emb_a, c, p, B);
-  cddp_embbag_plan(&t->emb_b, c, p, B);
   size_t mark = cddp_plan_mark(p);
+  /* our scratch first: din is live while the embedding bags run backward */
   t->din = cddp_plan_scratch(p, (size_t)B * 2 * E * sizeof(float));
   t->dpre = cddp_plan_scratch(p, (size_t)B * Eo * sizeof(float));
+  cddp_embbag_plan(&t->emb_a, c, p, B);
+  cddp_embbag_plan(&t->emb_b, c, p, B);
   cddp_mlp_plan(&t->mlp, c, p, B, 2 * E);
   cddp_plan_release(p, mark);
 }
@@ -88,6 +89,9 @@ static void tt_plan(cddp_model *m, cddp_planner *p) {
   tt_impl *d = m->impl;
   int B = m->cfg.batch, NB = d->NB, Eo = d->Eo;
   size_t mark = cddp_plan_mark(p);
+  /* du/dvall are live during both towers' backward: reserve them first */
+  d->du = cddp_plan_scratch(p, (size_t)B * Eo * sizeof(float));
+  d->dvall = cddp_plan_scratch(p, (size_t)NB * Eo * sizeof(float));
   tower_plan(&d->user, &d->c, p, B, d->E, Eo);
   tower_plan(&d->item, &d->c, p, B, d->E, Eo);
   d->vall = d->gather ? cddp_plan_act(p, (size_t)NB * Eo * sizeof(float)) : d->item.out;
@@ -97,8 +101,6 @@ static void tt_plan(cddp_model *m, cddp_planner *p) {
   d->lab_global = cddp_plan_act(p, (size_t)B * sizeof(int32_t));
   d->dlogits = cddp_plan_act(p, (size_t)B * NB * sizeof(float));
   m->logits = cddp_plan_act(p, (size_t)B * NB * sizeof(float));
-  d->du = cddp_plan_scratch(p, (size_t)B * Eo * sizeof(float));
-  d->dvall = cddp_plan_scratch(p, (size_t)NB * Eo * sizeof(float));
   cddp_plan_release(p, mark);
   if (d->lab_local) {
     upload_labels(m->be, d->lab_local, B, 0);
