@@ -180,7 +180,7 @@ static void open_cols(cddp_dataset *d, const col_spec *spec, int ncols, uint64_t
       d->info.channels = (int)dims[3];
     }
     setup_direct(d, c, dims, rank, ft, file_size);
-    if (c->chunk_rows > d->chunk_rows) d->chunk_rows = c->chunk_rows;
+    if (c->chunk_rows && (!d->chunk_rows || c->chunk_rows < d->chunk_rows)) d->chunk_rows = c->chunk_rows;
     H5Tclose(ft);
   }
   d->info.rows = rows;

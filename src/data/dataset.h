@@ -52,7 +52,7 @@ typedef struct {
   cddp_ds_col col[CDDP_DS_MAX_COLS];
   const uint8_t *map;     /* read-only mmap of the whole file, or NULL */
   size_t map_len;
-  int64_t chunk_rows;     /* largest chunk height of the datasets (block shuffle default) */
+  int64_t chunk_rows;     /* smallest chunk height of the datasets, 0 if none chunked (block shuffle default) */
 } cddp_dataset;
 
 /* Opens and validates; never returns on a problem. */

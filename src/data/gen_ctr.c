@@ -8,7 +8,7 @@
  *    at --table-size; missing with Criteo-like rates (id 0); otherwise a
  *    Zipf(1.05) rank over ids 1..T-1;
  *  - logit z = b + sum_j w_j f_j + sum_c e_c[id_c], with w_j ~ N(0, 0.2^2)
- *    and e_c[k] ~ N(0, s_c^2) fixed by the seed; b is set by bisection so that
+ *    and e_c[k] ~ N(0, s_c^2), s_c ~ U(0.1, 0.4), fixed by the seed; b is set by bisection so that
  *    the mean probability over the first 100k rows is 0.25;
  *  - label ~ Bernoulli(sigmoid(z)).
  * bayes_auc and bayes_logloss score the true probabilities on the rows. */
@@ -73,7 +73,7 @@ static void model_init(model *m, const cddp_gen_opts *o) {
       m->cdf[c][k - 1] = acc;
     }
     for (int64_t k = 0; k < T - 1; k++) m->cdf[c][k] /= acc;
-    double s = 0.15 + 0.45 * cddp_rng_uniform(&r);
+    double s = 0.1 + 0.3 * cddp_rng_uniform(&r);
     m->eff[c] = cddp_xmalloc(sizeof(float) * (size_t)T, "effects");
     for (int64_t k = 0; k < T; k++) m->eff[c][k] = (float)(s * cddp_rng_normal(&r));
   }

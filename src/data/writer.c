@@ -40,7 +40,8 @@ void cddp_tmpfile_unregister(const char *path) {
     }
 }
 
-static void add_col(cddp_writer *w, const char *name, hid_t ftype, hid_t mtype, int rank, const hsize_t *rowdims) {
+static void add_col(cddp_writer *w, const char *name, hid_t ftype, hid_t mtype, int rank, const hsize_t *rowdims,
+                    hsize_t chunk_rows) {
   int c = w->ncols++;
   hsize_t dims[4] = {0}, maxd[4], chunk[4];
   size_t rb = H5Tget_size(ftype);
@@ -52,8 +53,8 @@ static void add_col(cddp_writer *w, const char *name, hid_t ftype, hid_t mtype, 
     maxd[k] = k ? dims[k] : H5S_UNLIMITED;
     chunk[k] = dims[k];
   }
-  hsize_t cr = (1u << 20) / rb;
-  chunk[0] = cr < 64 ? 64 : cr;
+  (void)rb;
+  chunk[0] = chunk_rows;
   hid_t sp = h5Check(H5Screate_simple(rank, dims, maxd), CDDP_EXIT_RUNTIME, w->tmp_path);
   hid_t dcpl = h5Check(H5Pcreate(H5P_DATASET_CREATE), CDDP_EXIT_RUNTIME, w->tmp_path);
   h5Check(H5Pset_chunk(dcpl, rank, chunk), CDDP_EXIT_RUNTIME, w->tmp_path);
@@ -79,26 +80,33 @@ cddp_writer *cddp_writer_create(const char *final_path, cddp_schema schema, cons
   w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (w->file < 0) cddp_die(CDDP_EXIT_RUNTIME, "%s: cannot create HDF5 file: %s", w->tmp_path, strerror(errno));
   cddp_h5_write_attr_str(w->tmp_path, w->file, "schema", cddp_schema_name(schema));
+  /* One chunk height for all columns (about 1 MiB of the widest one), so a
+   * block of rows maps onto one chunk per column. */
+  size_t widest = schema == CDDP_SCHEMA_CTR        ? 4 * CDDP_CTR_SPARSE
+                  : schema == CDDP_SCHEMA_TWOTOWER ? 4 * (size_t)(shape->hist_len > 1 ? shape->hist_len : 1)
+                                                   : (size_t)shape->height * shape->width * shape->channels;
+  hsize_t cr = (1u << 20) / (widest ? widest : 1);
+  if (cr < 64) cr = 64;
   switch (schema) {
     case CDDP_SCHEMA_CTR: {
       hsize_t d13[1] = {CDDP_CTR_DENSE}, d26[1] = {CDDP_CTR_SPARSE};
-      add_col(w, "label", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, NULL);
-      add_col(w, "dense", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d13);
-      add_col(w, "sparse", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d26);
+      add_col(w, "label", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, NULL, cr);
+      add_col(w, "dense", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d13, cr);
+      add_col(w, "sparse", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d26, cr);
       break;
     }
     case CDDP_SCHEMA_TWOTOWER: {
       hsize_t dh[1] = {(hsize_t)shape->hist_len};
-      add_col(w, "user_id", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL);
-      add_col(w, "user_hist", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dh);
-      add_col(w, "item_id", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL);
-      add_col(w, "item_cat", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL);
+      add_col(w, "user_id", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL, cr);
+      add_col(w, "user_hist", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dh, cr);
+      add_col(w, "item_id", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL, cr);
+      add_col(w, "item_cat", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL, cr);
       break;
     }
     case CDDP_SCHEMA_IMAGE: {
       hsize_t di[3] = {(hsize_t)shape->height, (hsize_t)shape->width, (hsize_t)shape->channels};
-      add_col(w, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, di);
-      add_col(w, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL);
+      add_col(w, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, di, cr);
+      add_col(w, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL, cr);
       break;
     }
   }
