@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 
-double cddp_now_s(void) {
+double cddp_train_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -17,7 +17,7 @@ double cddp_now_s(void) {
 void cddp_progress_init(cddp_progress *p, int enabled, int quiet, const char *metrics_out,
                         int64_t total_steps, int64_t epochs, const char *metric_name) {
   *p = (cddp_progress){.enabled = enabled, .quiet = quiet, .total_steps = total_steps,
-                       .epochs = epochs, .metric_name = metric_name, .t_start = cddp_now_s()};
+                       .epochs = epochs, .metric_name = metric_name, .t_start = cddp_train_now()};
   if (!enabled) return;
   p->tty = isatty(fileno(stdout));
   if (metrics_out && metrics_out[0]) {
@@ -66,11 +66,11 @@ void cddp_progress_log(cddp_progress *p, const cddp_progress_rec *r) {
   json_object_object_add(o, "exposed_comm_ms", num(r->exposed_comm_ms));
   json_object_object_add(o, "bytes", num(r->bytes));
   json_object_object_add(o, "skipped_steps", json_object_new_int(r->skipped));
-  json_object_object_add(o, "time_s", num(cddp_now_s() - p->t_start));
+  json_object_object_add(o, "time_s", num(cddp_train_now() - p->t_start));
   json_put(p, o);
   if (p->quiet) return;
   double frac = p->total_steps > 0 ? (double)r->step / (double)p->total_steps : 0;
-  double el = cddp_now_s() - p->t_start;
+  double el = cddp_train_now() - p->t_start;
   char eta[32];
   fmt_eta(frac > 0 ? el * (1 - frac) / frac : NAN, eta, sizeof eta);
   char scale[32] = "";

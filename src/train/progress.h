@@ -34,7 +34,7 @@ typedef struct {
   double train_s;          /* wall time spent in training steps */
 } cddp_progress;
 
-double cddp_now_s(void);
+double cddp_train_now(void);
 void cddp_progress_init(cddp_progress *p, int enabled, int quiet, const char *metrics_out,
                         int64_t total_steps, int64_t epochs, const char *metric_name);
 void cddp_progress_log(cddp_progress *p, const cddp_progress_rec *r);

@@ -1,0 +1,76 @@
+/* `cddp eval`: rebuilds the model from a checkpoint's configuration,
+ * loads its weights and runs the same evaluation as training does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "data/dataset.h"
+#include "ddp/process_group.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/progress.h"
+#include "train/trainer.h"
+
+int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
+  double t0 = cddp_train_now();
+  if (e->quiet) cddp_log_set_quiet(1);
+  cddp_pg pg;
+  cddp_pg_init(&pg, argc, argv);
+  cddp_ckpt_meta meta;
+  cddp_ckpt_read_meta(e->checkpoint, &meta);
+  /* The run's configuration, then what this command overrides. */
+  cddp_options o;
+  cddp_options_defaults(&o, CDDP_CMD_TRAIN);
+  cddp_options_load_ini_text(&o, CDDP_CMD_TRAIN, meta.config, e->checkpoint, 1);
+  snprintf(o.device, sizeof o.device, "%s", e->device);
+  o.threads = e->threads;
+  o.recall_k = e->recall_k;
+  if (e->batch > 0) o.batch = e->batch;
+  o.gather_negatives = 0; /* evaluation embeds users and items locally */
+  o.resume[0] = 0;
+
+  const cddp_backend *be = cddp_backend_get(o.device, pg.local_rank);
+  be->set_threads(cddp_threads_for(&o, pg.local_world));
+  cddp_dataset *ds = cddp_dataset_open(e->data);
+  cddp_data_info info = ds->info;
+  cddp_dataset_close(ds);
+  if (info.schema == CDDP_SCHEMA_CTR && o.max_table_rows > 0)
+    for (int k = 0; k < CDDP_CTR_SPARSE; k++)
+      if (info.table_sizes[k] > o.max_table_rows) info.table_sizes[k] = o.max_table_rows;
+  cddp_model_config cfg;
+  cddp_model_config_from_options(&o, &cfg);
+  cddp_model *m = cddp_model_create(&cfg, &info, be, NULL);
+  cddp_ckpt_load(e->checkpoint, &m->params, NULL); /* dies naming a shape mismatch */
+
+  const char *corpus[2] = {o.train, e->data};
+  FILE *probe = fopen(o.train, "rb");
+  if (probe) fclose(probe);
+  else if (info.schema == CDDP_SCHEMA_TWOTOWER) {
+    cddp_log_warn("training file %s not readable: item categories come from %s only", o.train,
+                  e->data);
+    corpus[0] = NULL;
+  }
+  cddp_evaluator ev;
+  cddp_evaluator_init(&ev, m, e->data, (int)o.batch, pg.rank, pg.world, (int)o.recall_k,
+                      o.max_table_rows, corpus, 2);
+  cddp_metrics_result r;
+  double te = cddp_train_now();
+  cddp_evaluator_run(&ev, &r);
+  cddp_progress prog;
+  const char *kind = ev.kind;
+  cddp_progress_init(&prog, pg.rank == 0, 0, e->metrics_out, 0, 0,
+                     !strcmp(kind, "ctr") ? "auc" : !strcmp(kind, "class") ? "accuracy" : "recall");
+  cddp_log_info("checkpoint %s: %s (%s), step %lld", e->checkpoint, meta.model, meta.variant,
+                (long long)meta.step);
+  cddp_progress_eval(&prog, meta.step, meta.epoch, &r, kind, (int)o.recall_k,
+                     cddp_train_now() - te);
+  cddp_progress_close(&prog);
+  cddp_log_info("eval done in %.1f s", cddp_train_now() - t0);
+  cddp_evaluator_free(&ev);
+  cddp_model_destroy(m);
+  cddp_ckpt_meta_free(&meta);
+  cddp_pg_finalize(&pg);
+  return CDDP_EXIT_OK;
+}

@@ -1,0 +1,437 @@
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "data/loader.h"
+#include "ddp/comm.h"
+#include "ddp/process_group.h"
+#include "ddp/reducer.h"
+#include "train/amp.h"
+#include "train/checkpoint.h"
+#include "train/devbatch.h"
+#include "train/evaluate.h"
+#include "train/optimizer.h"
+#include "train/progress.h"
+#include "train/schedule.h"
+
+void cddp_model_config_from_options(const cddp_options *o, cddp_model_config *cfg) {
+  int prec = cddp_dtype_parse(o->precision);
+  if (prec < 0) cddp_die(CDDP_EXIT_USAGE, "--precision %s: unknown", o->precision);
+  *cfg = (cddp_model_config){
+      .arch = o->model,
+      .variant = o->variant,
+      .batch = (int)o->batch,
+      .precision = (cddp_dtype)prec,
+      .seed = (uint64_t)o->seed,
+      .dense_embedding_threshold = o->dense_embedding_threshold,
+      .label_smoothing = (float)o->label_smoothing,
+      .temperature = (float)o->temperature,
+      .gather_negatives = o->gather_negatives,
+      .emb_dim = (int)o->emb_dim,
+  };
+}
+
+int cddp_threads_for(const cddp_options *o, int local_world) {
+  if (o->threads > 0) return (int)o->threads;
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  int t = (int)(n > 0 ? n : 1) / (local_world > 0 ? local_world : 1);
+  return t < 1 ? 1 : t;
+}
+
+void cddp_check_eval_data(const cddp_data_info *a, const cddp_data_info *b, const char *pa,
+                          const char *pb) {
+  if (a->schema != b->schema)
+    cddp_die(CDDP_EXIT_USAGE, "--eval %s: schema differs from --train %s", pb, pa);
+  int ok = 1;
+  if (a->schema == CDDP_SCHEMA_CTR)
+    for (int t = 0; t < CDDP_CTR_SPARSE; t++) ok &= a->table_sizes[t] == b->table_sizes[t];
+  if (a->schema == CDDP_SCHEMA_TWOTOWER)
+    ok = a->hist_len == b->hist_len && a->num_users == b->num_users &&
+         a->num_items == b->num_items && a->num_cats == b->num_cats;
+  if (a->schema == CDDP_SCHEMA_IMAGE)
+    ok = a->height == b->height && a->width == b->width && a->channels == b->channels &&
+         a->num_classes == b->num_classes;
+  if (!ok)
+    cddp_die(CDDP_EXIT_USAGE, "%s: shapes (table sizes, vocabularies, image size or classes) "
+             "differ from %s", pb, pa);
+}
+
+/* ---- collectives for the two-tower model's gathered negatives ------------ */
+
+static void mc_allgather(void *ctx, const void *send, void *recv, size_t bytes) {
+  cddp_comm *c = ctx;
+  cddp_comm_wait(c, cddp_allgather(c, send, recv, bytes));
+}
+
+static void mc_allreduce_sum(void *ctx, float *buf, size_t n) {
+  cddp_comm *c = ctx;
+  cddp_comm_wait(c, cddp_allreduce(c, buf, n, CDDP_F32, CDDP_RED_SUM));
+}
+
+/* What every rank must agree on before training: parameters, data, config. */
+static char *describe(const cddp_options *o, const cddp_model *m, const cddp_data_info *info) {
+  const cddp_params *ps = &m->params;
+  size_t cap = 4096 + (size_t)ps->n * 160, len = 0;
+  char *s = cddp_xmalloc(cap, "description");
+  len += snprintf(s + len, cap - len,
+                  "model=%s variant=%s precision=%s batch=%lld grad_accum=%lld optimizer=%s "
+                  "seed=%lld schema=%d rows=%lld hist=%d users=%lld items=%lld cats=%lld "
+                  "image=%dx%dx%d classes=%d tables=",
+                  o->model, o->variant, o->precision, (long long)o->batch, (long long)o->grad_accum,
+                  o->optimizer, (long long)o->seed, info->schema, (long long)info->rows,
+                  info->hist_len, (long long)info->num_users, (long long)info->num_items,
+                  (long long)info->num_cats, info->height, info->width, info->channels,
+                  info->num_classes);
+  for (int t = 0; t < CDDP_CTR_SPARSE && info->schema == CDDP_SCHEMA_CTR; t++)
+    len += snprintf(s + len, cap - len, "%lld,", (long long)info->table_sizes[t]);
+  for (int i = 0; i < ps->n; i++) {
+    const cddp_param *p = &ps->p[i];
+    len += snprintf(s + len, cap - len, "\n%s[", p->name);
+    for (int d = 0; d < p->ndim; d++)
+      len += snprintf(s + len, cap - len, "%s%lld", d ? "," : "", (long long)p->shape[d]);
+    len += snprintf(s + len, cap - len, "] fp32 flags=%d", p->flags);
+  }
+  return s;
+}
+
+typedef struct {
+  cddp_options *o;
+  cddp_pg pg;
+  const cddp_backend *be;
+  cddp_comm *comm;
+  cddp_loader *train;
+  cddp_data_info info;
+  cddp_model *m;
+  cddp_model_comm mcomm;
+  cddp_reducer *red;
+  cddp_optimizer opt;
+  cddp_amp amp;
+  cddp_schedule sched;
+  cddp_sparse_grad *sparse;
+  cddp_devbatch db;
+  cddp_evaluator ev;
+  int have_eval;
+  cddp_progress prog;
+  float *loss_acc; /* device: loss sum over the logging interval */
+  char *config_ini;
+  int64_t spe, total, A;
+  const char *kind;
+} trainer;
+
+static void save_checkpoint(trainer *t, int64_t step, int64_t epoch, int64_t pos) {
+  const cddp_options *o = t->o;
+  const cddp_backend *be = t->be;
+  if (t->pg.rank != 0) return;
+  cddp_ckpt_meta meta = {.step = step, .epoch = epoch, .position = pos, .seed = o->seed,
+                         .world_size = t->pg.world, .config = t->config_ini};
+  float scale;
+  int tracker, ost;
+  cddp_amp_get(&t->amp, &scale, &tracker, NULL);
+  be->memcpy_d2h(&ost, t->opt.step, sizeof ost, be->compute);
+  be->stream_sync(be->compute);
+  meta.loss_scale = scale;
+  meta.scaler_tracker = tracker;
+  meta.optimizer_step = ost;
+  snprintf(meta.model, sizeof meta.model, "%.63s", o->model);
+  snprintf(meta.variant, sizeof meta.variant, "%.63s", o->variant);
+  char path[4096];
+  double t0 = cddp_train_now();
+  cddp_ckpt_write(o->checkpoint_dir, &meta, &t->m->params, &t->opt, path, sizeof path);
+  cddp_ckpt_prune(o->checkpoint_dir, (int)o->keep_last);
+  if (!o->quiet) {
+    if (t->prog.bar_open) printf("\n"), t->prog.bar_open = 0;
+    printf("checkpoint %s (%.2f s)\n", path, cddp_train_now() - t0);
+    fflush(stdout);
+  }
+}
+
+static void evaluate(trainer *t, int64_t step, int64_t epoch) {
+  cddp_metrics_result r;
+  double t0 = cddp_train_now();
+  cddp_evaluator_run(&t->ev, &r);
+  cddp_progress_eval(&t->prog, step, epoch, &r, t->kind, (int)t->o->recall_k,
+                     cddp_train_now() - t0);
+}
+
+static void setup(trainer *t) {
+  cddp_options *o = t->o;
+  t->be = cddp_backend_get(o->device, t->pg.local_rank);
+  const cddp_backend *be = t->be;
+  be->set_threads(cddp_threads_for(o, t->pg.local_world));
+  int prec = cddp_dtype_parse(o->precision);
+  cddp_shuffle sh = !strcmp(o->shuffle, "none") ? CDDP_SHUFFLE_NONE
+                    : !strcmp(o->shuffle, "block") ? CDDP_SHUFFLE_BLOCK : CDDP_SHUFFLE_FULL;
+  cddp_loader_opts lo = {.rank = t->pg.rank, .world = t->pg.world, .batch = (int)o->batch,
+                         .seed = (uint64_t)o->seed, .shuffle = sh, .drop_last = o->drop_last,
+                         .eval = CDDP_EVAL_OFF, .max_table_rows = o->max_table_rows};
+  if (be->is_device) lo.host_alloc = be->host_alloc, lo.host_free = be->host_free;
+  t->train = cddp_loader_open(o->train, &lo);
+  t->info = *cddp_loader_info(t->train);
+  t->kind = cddp_metrics_kind_name(t->info.schema);
+  static const cddp_schema want[] = {['d'] = CDDP_SCHEMA_CTR, ['t'] = CDDP_SCHEMA_TWOTOWER,
+                                     ['v'] = CDDP_SCHEMA_IMAGE};
+  if (want[(unsigned char)o->model[0]] != t->info.schema)
+    cddp_die(CDDP_EXIT_USAGE, "--train %s: schema does not fit --model %s", o->train, o->model);
+
+  t->A = o->grad_accum;
+  t->spe = cddp_loader_batches_per_epoch(t->train) / t->A;
+  if (t->spe < 1)
+    cddp_die(CDDP_EXIT_USAGE, "--train %s: %lld samples per rank are fewer than --batch %lld x "
+             "--grad-accum %lld: no full step", o->train,
+             (long long)cddp_loader_samples_per_epoch(t->train), (long long)o->batch,
+             (long long)o->grad_accum);
+  t->total = o->max_steps > 0 ? o->max_steps : o->epochs * t->spe;
+
+  t->comm = cddp_comm_create(&t->pg, be, o->comm, o->timeout);
+  t->mcomm = (cddp_model_comm){.rank = t->pg.rank, .world = t->pg.world, .ctx = t->comm,
+                               .allgather = mc_allgather, .allreduce_sum = mc_allreduce_sum};
+  cddp_model_config cfg;
+  cddp_model_config_from_options(o, &cfg);
+  t->m = cddp_model_create(&cfg, &t->info, be, &t->mcomm);
+  cddp_params *ps = &t->m->params;
+
+  cddp_opt_config oc = {.kind = cddp_opt_kind_parse(o->optimizer), .lr = o->lr,
+                        .emb_lr = o->emb_lr, .momentum = o->momentum,
+                        .weight_decay = o->weight_decay, .beta1 = o->beta1, .beta2 = o->beta2,
+                        .eps = o->eps, .nesterov = o->nesterov};
+  cddp_model_print_memory(t->m, cddp_optimizer_states_per_param(&oc));
+
+  char *desc = describe(o, t->m, &t->info);
+  cddp_ddp_check_same(t->comm, desc);
+  free(desc);
+  cddp_ddp_broadcast_params(t->comm, ps->master, ps->n_master);
+  if (ps->half && ps->n_dense) be->cast(ps->half, ps->half_t, ps->master, CDDP_F32, ps->n_dense);
+
+  cddp_reducer_param *rp = cddp_xcalloc(sizeof *rp * (ps->n ? ps->n : 1), "reducer params");
+  for (int i = 0; i < ps->n; i++) {
+    const cddp_param *p = &ps->p[i];
+    rp[i] = (cddp_reducer_param){.name = p->name, .offset = p->offset, .numel = p->numel};
+    if (p->flags & CDDP_PARAM_SPARSE) {
+      rp[i].sparse = 1;
+      rp[i].dim = (int)p->shape[1];
+      rp[i].ids = p->sp_ids;
+      rp[i].rows = p->sp_rows;
+      rp[i].cap = p->sp_cap;
+      rp[i].offset = rp[i].numel = 0;
+    }
+  }
+  int comp = !strcmp(o->grad_compress, "none") ? CDDP_F32 : cddp_dtype_parse(o->grad_compress);
+  cddp_reducer_opts ro = {.bucket_bytes = (size_t)(o->bucket_mb * 1048576.0),
+                          .first_bucket_bytes = (size_t)(o->first_bucket_mb * 1048576.0),
+                          .overlap = !o->no_overlap, .compress = (cddp_dtype)comp,
+                          .accum_steps = (int)o->grad_accum};
+  t->red = cddp_reducer_create(t->comm, be, ps->grad, ps->n_dense, rp, ps->n, &ro);
+  free(rp);
+  t->sparse = cddp_xcalloc(sizeof *t->sparse * (ps->n ? ps->n : 1), "sparse gradients");
+
+  cddp_optimizer_init(&t->opt, ps, be, &oc);
+  cddp_amp_init(&t->amp, be, prec == CDDP_F16, CDDP_AMP_INIT_SCALE, CDDP_AMP_GROWTH,
+                CDDP_AMP_BACKOFF, CDDP_AMP_INTERVAL);
+  cddp_schedule_init(&t->sched, o->schedule, o->warmup_steps, t->total, o->step_size, o->gamma,
+                     o->lr, o->min_lr);
+  cddp_devbatch_init(&t->db, be, &t->info, (int)o->batch);
+  t->loss_acc = be->malloc(sizeof(float));
+  be->memset0(t->loss_acc, sizeof(float), be->compute);
+
+  if (o->eval[0]) {
+    const char *corpus[2] = {o->train, o->eval};
+    cddp_evaluator_init(&t->ev, t->m, o->eval, (int)o->batch, t->pg.rank, t->pg.world,
+                        (int)o->recall_k, o->max_table_rows, corpus, 2);
+    cddp_check_eval_data(&t->info, cddp_loader_info(t->ev.loader), o->train, o->eval);
+    t->have_eval = 1;
+  }
+  t->config_ini = cddp_options_to_ini(o, CDDP_CMD_TRAIN);
+}
+
+static void teardown(trainer *t) {
+  const cddp_backend *be = t->be;
+  if (t->have_eval) cddp_evaluator_free(&t->ev);
+  cddp_devbatch_free(&t->db);
+  be->free(t->loss_acc);
+  cddp_amp_free(&t->amp);
+  cddp_optimizer_free(&t->opt);
+  cddp_reducer_destroy(t->red);
+  free(t->sparse);
+  cddp_model_destroy(t->m);
+  cddp_loader_close(t->train);
+  cddp_comm_destroy(t->comm);
+  free(t->config_ini);
+}
+
+/* Resume: returns the step to start from and sets epoch/position. */
+static int64_t resume(trainer *t, int64_t *epoch, int64_t *pos) {
+  cddp_options *o = t->o;
+  *epoch = *pos = 0;
+  if (!o->resume[0]) return 0;
+  char path[4096];
+  if (!strcmp(o->resume, "auto")) {
+    if (!cddp_ckpt_find_latest(o->checkpoint_dir, path, sizeof path)) {
+      cddp_log_info("--resume auto: no checkpoint in %s; starting from scratch", o->checkpoint_dir);
+      return 0;
+    }
+  } else {
+    snprintf(path, sizeof path, "%s", o->resume);
+  }
+  cddp_ckpt_meta meta;
+  cddp_ckpt_read_meta(path, &meta);
+  if (strcmp(meta.model, o->model) || strcmp(meta.variant, o->variant))
+    cddp_die(CDDP_EXIT_USAGE, "--resume %s: checkpoint of %s (%s), this run is %s (%s)", path,
+             meta.model, meta.variant, o->model, o->variant);
+  if (meta.world_size != t->pg.world)
+    cddp_die(CDDP_EXIT_USAGE, "--resume %s: written by %lld ranks, this job has %d; resume with "
+             "the same number of ranks", path, (long long)meta.world_size, t->pg.world);
+  if (meta.position % t->A)
+    cddp_die(CDDP_EXIT_USAGE, "--resume %s: position %lld is not a multiple of --grad-accum %lld",
+             path, (long long)meta.position, (long long)t->A);
+  cddp_ckpt_load(path, &t->m->params, &t->opt);
+  cddp_amp_set(&t->amp, (float)meta.loss_scale, (int)meta.scaler_tracker);
+  *epoch = meta.epoch;
+  *pos = meta.position;
+  cddp_log_info("resumed from %s: step %lld, epoch %lld, batch %lld", path, (long long)meta.step,
+                (long long)meta.epoch + 1, (long long)meta.position);
+  if (!strcmp(o->model, "two_tower"))
+    cddp_log_warn("two_tower: the logQ frequency estimate is not in checkpoints; it restarts "
+                  "empty, so a resumed run is not bit-identical to an uninterrupted one");
+  int64_t step = meta.step;
+  cddp_ckpt_meta_free(&meta);
+  return step;
+}
+
+typedef struct {
+  int64_t steps, samples, last_check;
+  double t0, backward_ms, comm_ms, exposed_ms, bytes;
+} interval;
+
+static void log_step(trainer *t, interval *iv, int64_t step, int64_t epoch, double lr_factor) {
+  const cddp_backend *be = t->be;
+  float acc, last;
+  float scale;
+  int found_inf;
+  be->memcpy_d2h(&acc, t->loss_acc, sizeof acc, be->compute);
+  be->memcpy_d2h(&last, t->m->loss_sum, sizeof last, be->compute);
+  be->stream_sync(be->compute);
+  cddp_amp_get(&t->amp, &scale, NULL, &found_inf);
+  double per_step = (double)t->o->batch * (double)t->A;
+  double g[4] = {acc, (double)iv->samples, last, per_step};
+  cddp_sum_f64(g, 4);
+  double loss = g[0] / g[1], last_loss = g[2] / g[3];
+  /* Divergence: a non-finite loss that the fp16 scaler did not skip. */
+  int diverged = t->amp.enabled ? (!isfinite(last_loss) && !found_inf) : !isfinite(loss);
+  if (diverged)
+    cddp_die(CDDP_EXIT_DIVERGED, "training diverged: non-finite loss at step %lld (checked every "
+             "--log-every %lld steps; finite at step %lld); lower --lr, add --warmup-steps or "
+             "--clip-grad-norm", (long long)step, (long long)t->o->log_every,
+             (long long)iv->last_check);
+  double dt = cddp_train_now() - iv->t0;
+  double n = iv->steps > 0 ? (double)iv->steps : 1;
+  cddp_progress_rec r = {.step = step, .epoch = epoch, .loss = isfinite(loss) ? loss : last_loss,
+                         .lr = t->o->lr * lr_factor,
+                         .samples_per_s = dt > 0 ? (double)iv->samples * t->pg.world / dt : 0,
+                         .loss_scale = scale, .backward_ms = iv->backward_ms / n,
+                         .comm_ms = iv->comm_ms / n, .exposed_comm_ms = iv->exposed_ms / n,
+                         .bytes = iv->bytes / n, .skipped = found_inf};
+  cddp_progress_log(&t->prog, &r);
+  cddp_progress_account(&t->prog, (double)iv->samples * t->pg.world, dt, iv->exposed_ms);
+  be->memset0(t->loss_acc, sizeof(float), be->compute);
+  *iv = (interval){.t0 = cddp_train_now(), .last_check = step};
+}
+
+static void train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) {
+  cddp_options *o = t->o;
+  const cddp_backend *be = t->be;
+  cddp_model *m = t->m;
+  cddp_params *ps = &m->params;
+  const cddp_ready_hook hook = {cddp_reducer_mark_ready, t->red};
+  const float *loss_scale = cddp_amp_loss_scale(&t->amp);
+  const float grad_scale = 1.0f / (float)(o->batch * t->A);
+  interval iv = {.t0 = cddp_train_now(), .last_check = step};
+  int64_t last_eval = -1, last_ckpt = step;
+  double lr_factor = 1;
+  for (; step < t->total; epoch++, pos = 0) {
+    if (pos) cddp_loader_start_epoch_at(t->train, epoch, pos);
+    else cddp_loader_start_epoch(t->train, epoch);
+    for (int64_t s = pos / t->A; s < t->spe && step < t->total; s++) {
+      be->memset0(ps->grad, ps->n_dense * sizeof(float), be->compute);
+      be->memset0(m->loss_sum, sizeof(float), be->compute);
+      cddp_amp_begin_step(&t->amp);
+      for (int64_t a = 0; a < t->A; a++) {
+        cddp_devbatch_before_next(&t->db);
+        const cddp_batch *hb = cddp_loader_next(t->train);
+        if (!hb)
+          cddp_die(CDDP_EXIT_RUNTIME, "loader ended epoch %lld after %lld steps, expected %lld",
+                   (long long)epoch, (long long)s, (long long)t->spe);
+        const cddp_batch *db = cddp_devbatch_put(&t->db, hb);
+        m->ops->forward(m, db, 1, grad_scale, loss_scale);
+        cddp_reducer_begin(t->red, a == t->A - 1);
+        m->ops->backward(m, db, &hook);
+        cddp_devbatch_consumed(&t->db);
+      }
+      cddp_reducer_finish(t->red);
+      for (int i = 0; i < ps->n; i++)
+        if (ps->p[i].flags & CDDP_PARAM_SPARSE) {
+          const float *rows;
+          cddp_reducer_sparse_result(t->red, i, &t->sparse[i].ids, &rows, &t->sparse[i].n);
+          t->sparse[i].rows = (float *)rows; /* reducer-owned scratch, updated in place */
+        }
+      cddp_amp_unscale_check(&t->amp, ps, t->sparse);
+      if (o->clip_grad_norm > 0) cddp_optimizer_clip(&t->opt, t->sparse, o->clip_grad_norm);
+      lr_factor = cddp_schedule_factor(&t->sched, step);
+      cddp_optimizer_step(&t->opt, t->sparse, lr_factor, cddp_amp_skip(&t->amp));
+      cddp_amp_update(&t->amp);
+      be->axpy(t->loss_acc, m->loss_sum, 1, 1.0f);
+      step++;
+      const cddp_reducer_stats *st = cddp_reducer_last_stats(t->red);
+      iv.steps++;
+      iv.samples += o->batch * t->A;
+      iv.backward_ms += st->backward_ms;
+      iv.comm_ms += st->comm_ms;
+      iv.exposed_ms += st->exposed_ms;
+      iv.bytes += (double)st->bytes_sent;
+      int end_epoch = s + 1 == t->spe;
+      if (step % o->log_every == 0 || step == t->total || end_epoch)
+        log_step(t, &iv, step, epoch, lr_factor);
+      if (t->have_eval && ((o->eval_every > 0 && step % o->eval_every == 0) || end_epoch)) {
+        evaluate(t, step, epoch);
+        last_eval = step;
+      }
+      if (o->checkpoint_dir[0] && o->checkpoint_every > 0 && step % o->checkpoint_every == 0) {
+        save_checkpoint(t, step, end_epoch ? epoch + 1 : epoch, end_epoch ? 0 : (s + 1) * t->A);
+        last_ckpt = step;
+      }
+      if (step == t->total) {
+        if (t->have_eval && last_eval != step) evaluate(t, step, epoch);
+        if (o->checkpoint_dir[0] && last_ckpt != step)
+          save_checkpoint(t, step, end_epoch ? epoch + 1 : epoch, end_epoch ? 0 : (s + 1) * t->A);
+      }
+    }
+  }
+}
+
+int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
+  trainer t = {.o = o};
+  double t_start = cddp_train_now();
+  if (o->quiet) cddp_log_set_quiet(1);
+  cddp_pg_init(&t.pg, argc, argv);
+  setup(&t);
+  int64_t epoch, pos;
+  int64_t step = resume(&t, &epoch, &pos);
+  const char *metric = !strcmp(t.kind, "ctr") ? "auc" : !strcmp(t.kind, "class") ? "accuracy" : "recall";
+  cddp_progress_init(&t.prog, t.pg.rank == 0, o->quiet, o->metrics_out, t.total, o->epochs, metric);
+  cddp_log_info("train: %s (%s) on %s, %d rank%s, device %s, comm %s, precision %s, global batch "
+                "%lld, %lld steps (%lld per epoch)",
+                o->model, o->variant, o->train, t.pg.world, t.pg.world > 1 ? "s" : "", o->device,
+                o->comm, o->precision, (long long)(o->batch * t.A * t.pg.world),
+                (long long)t.total, (long long)t.spe);
+  if (step < t.total) train_loop(&t, step, epoch, pos);
+  cddp_progress_summary(&t.prog, cddp_train_now() - t_start);
+  cddp_progress_close(&t.prog);
+  teardown(&t);
+  cddp_pg_finalize(&t.pg);
+  return CDDP_EXIT_OK;
+}
