@@ -1,4 +1,4 @@
-#include "cli/cli_args.h"
+#include "data/cli_args.h"
 
 #include <errno.h>
 #include <stdio.h>
