@@ -49,8 +49,9 @@ int cpu_max_threads(void) { return omp_in_parallel() ? 1 : omp_get_max_threads()
 /* ---- memory ------------------------------------------------------------------ */
 static void *cpu_malloc(size_t bytes) {
   void *p = NULL;
-  /* 64-byte alignment: cache lines and any vector width */
-  if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0)
+  /* 256-byte alignment, as cudaMalloc gives: arenas bump in 256-byte steps,
+   * so every arena pointer is then 256-aligned too */
+  if (posix_memalign(&p, 256, bytes ? bytes : 256) != 0)
     cddp_die(CDDP_EXIT_RUNTIME, "out of host memory allocating %zu bytes", bytes);
   return p;
 }

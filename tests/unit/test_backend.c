@@ -29,7 +29,7 @@ static void test_memory(void **state) {
   (void)state;
   size_t n = 1000;
   float *d = be->malloc(n * 4), *h = be->host_alloc(n * 4), *d2 = be->malloc(n * 4);
-  assert_true(((uintptr_t)d & 63) == 0);
+  assert_true(((uintptr_t)d & 255) == 0);
   for (size_t i = 0; i < n; i++) h[i] = (float)i * 0.5f;
   be->memcpy_h2d(d, h, n * 4, be->copy);
   be->memcpy_d2d(d2, d, n * 4, be->compute);
