@@ -1,6 +1,7 @@
 /* Whole models (tiny variants) against central finite differences, the ready
  * hook (order = reverse registration; each parameter once; gradient final when
  * announced), sparse vs dense embedding gradients, AMP smoke, bad configs. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -267,6 +268,117 @@ static void test_amp(void **s) {
     }
 }
 
+/* ---- two-tower negatives gathered from all ranks ------------------------------
+ * Two ranks in two threads with an in-process all-gather / all-reduce: the
+ * average of their gradients (what DDP applies) must equal one rank running
+ * the concatenated batch without gathering. */
+typedef struct {
+  pthread_barrier_t bar;
+  const void *slot[2];
+} fake_world;
+
+typedef struct {
+  fake_world *w;
+  int rank;
+  const cddp_batch *b;
+  cddp_model *m;
+  double loss;
+} rank_ctx;
+
+static void fake_allgather(void *ctx, const void *send, void *recv, size_t bytes) {
+  rank_ctx *r = ctx;
+  r->w->slot[r->rank] = send;
+  pthread_barrier_wait(&r->w->bar);
+  for (int k = 0; k < 2; k++) memcpy((char *)recv + k * bytes, r->w->slot[k], bytes);
+  pthread_barrier_wait(&r->w->bar);
+}
+
+static void fake_allreduce(void *ctx, float *buf, size_t n) {
+  rank_ctx *r = ctx;
+  float *sum = calloc(n, sizeof(float));
+  r->w->slot[r->rank] = buf;
+  pthread_barrier_wait(&r->w->bar);
+  for (int k = 0; k < 2; k++)
+    for (size_t i = 0; i < n; i++) sum[i] += ((const float *)r->w->slot[k])[i];
+  pthread_barrier_wait(&r->w->bar);
+  memcpy(buf, sum, n * sizeof(float));
+  free(sum);
+}
+
+static void *rank_main(void *p) {
+  rank_ctx *r = p;
+  fx_zero_grads(r->m);
+  r->loss = fx_forward(r->m, r->b, 1);
+  r->m->ops->backward(r->m, r->b, NULL);
+  return NULL;
+}
+
+static void test_gather_negatives(void **s) {
+  const int B = 4;
+  fx_batch fb;
+  fx_batch_make(&fb, "two_tower", 2 * B, 31);
+  fake_world w;
+  pthread_barrier_init(&w.bar, NULL, 2);
+  rank_ctx rc[2];
+  cddp_batch half[2];
+  cddp_data_info info;
+  fx_info("two_tower", &info);
+  for (int r = 0; r < 2; r++) {
+    int H = info.hist_len;
+    half[r] = (cddp_batch){.n = B, .cap = B, .user_id = fb.b.user_id + r * B,
+                           .user_hist = fb.b.user_hist + r * B * H,
+                           .item_id = fb.b.item_id + r * B, .item_cat = fb.b.item_cat + r * B};
+    rc[r] = (rank_ctx){.w = &w, .rank = r, .b = &half[r]};
+    cddp_model_comm comm = {.rank = r, .world = 2, .ctx = &rc[r], .allgather = fake_allgather,
+                            .allreduce_sum = fake_allreduce};
+    cddp_model_config cfg = {.arch = "two_tower", .variant = "tiny", .batch = B,
+                             .precision = CDDP_F32, .seed = 8, .dense_embedding_threshold = 25,
+                             .temperature = 0.2f, .gather_negatives = 1};
+    rc[r].m = cddp_model_create(&cfg, &info, cddp_cpu_backend(), &comm);
+    assert_int_equal(rc[r].m->out_cols, 2 * B);
+  }
+  pthread_t th[2];
+  for (int r = 0; r < 2; r++) pthread_create(&th[r], NULL, rank_main, &rc[r]);
+  for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
+  pthread_barrier_destroy(&w.bar);
+
+  cddp_model_config cfg = {.arch = "two_tower", .variant = "tiny", .batch = 2 * B,
+                           .precision = CDDP_F32, .seed = 8, .dense_embedding_threshold = 25,
+                           .temperature = 0.2f};
+  cddp_model *one = cddp_model_create(&cfg, &info, cddp_cpu_backend(), NULL);
+  fx_zero_grads(one);
+  double loss = fx_forward(one, &fb.b, 1);
+  one->ops->backward(one, &fb.b, NULL);
+  assert_true(fabs((rc[0].loss + rc[1].loss) / 2 - loss) < 1e-5 * fabs(loss));
+  /* rank 1's logits rows are rows B..2B-1 of the one-rank logits */
+  for (int i = 0; i < B; i++)
+    for (int j = 0; j < 2 * B; j++)
+      assert_float_equal(rc[1].m->logits[i * 2 * B + j], one->logits[(B + i) * 2 * B + j], 1e-4);
+  const cddp_params *ps = &one->params;
+  for (int i = 0; i < ps->n; i++) {
+    const cddp_param *p = &ps->p[i];
+    float *g = NULL, *g0 = NULL, *g1 = NULL;
+    const float *ref = cddp_param_grad(ps, i), *a = cddp_param_grad(&rc[0].m->params, i),
+                *b = cddp_param_grad(&rc[1].m->params, i);
+    if (p->flags & CDDP_PARAM_SPARSE) {
+      ref = g = fx_sparse_dense(one, i);
+      a = g0 = fx_sparse_dense(rc[0].m, i);
+      b = g1 = fx_sparse_dense(rc[1].m, i);
+    }
+    double gmax = 0;
+    for (size_t k = 0; k < p->numel; k++) gmax = fmax(gmax, fabs(ref[k]));
+    assert_true(gmax > 0);
+    for (size_t k = 0; k < p->numel; k++)
+      assert_float_equal((a[k] + b[k]) / 2, ref[k], 1e-5 * gmax + 1e-7);
+    free(g);
+    free(g0);
+    free(g1);
+  }
+  cddp_model_destroy(one);
+  for (int r = 0; r < 2; r++) cddp_model_destroy(rc[r].m);
+  fx_batch_free(&fb);
+}
+
 /* A bad configuration ends the process with exit code 2. */
 static int exit_code_of_vit_mismatch(void) {
   pid_t pid = fork();
@@ -293,7 +405,7 @@ int main(void) {
       cmocka_unit_test(test_fd_dlrm),         cmocka_unit_test(test_fd_two_tower),
       cmocka_unit_test(test_fd_vit),          cmocka_unit_test(test_hook_order),
       cmocka_unit_test(test_sparse_vs_dense), cmocka_unit_test(test_amp),
-      cmocka_unit_test(test_bad_config),
+      cmocka_unit_test(test_gather_negatives), cmocka_unit_test(test_bad_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
