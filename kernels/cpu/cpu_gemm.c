@@ -101,7 +101,10 @@ void cpu_act_fwd(cddp_act act, const float *x, float *y, size_t n) {
 void cpu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, size_t n) {
   if (act == CDDP_ACT_RELU) {
 #pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN)
-    for (size_t i = 0; i < n; i++) dx[i] = pre[i] > 0.0f ? dy[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+      float d = dy[i]; /* unconditional load: a select, not a branch */
+      dx[i] = pre[i] > 0.0f ? d : 0.0f;
+    }
   } else if (act == CDDP_ACT_GELU) {
 #pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN / 8)
     for (size_t i = 0; i < n; i++) dx[i] = dy[i] * cpu_gelu_grad(pre[i]);

@@ -5,6 +5,14 @@
 #ifndef CDDP_KERNELS_CPU_INTERNAL_H
 #define CDDP_KERNELS_CPU_INTERNAL_H
 
+/* Without these GCC keeps comparisons like `x > 0 ? x : 0` as branches (an
+ * ordered compare may raise an FP exception) and sqrtf as a call (errno),
+ * and will not vectorise the
+ * loops around them. cddp never reads FP exception flags, so nothing else
+ * changes: rounding and results stay IEEE. Applies to every kernels/cpu file
+ * (all include this header first). */
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
+
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -33,13 +41,15 @@ void cpu_from_f32(void *dst, cddp_dtype t, const float *src, size_t n);
 void cpu_round_n(float *dst, const float *src, cddp_dtype t, size_t n);
 
 /* ---- math -------------------------------------------------------------- */
-/* expf to about 2 ulp, branch-free so loops calling it vectorise; NaN in,
- * NaN out; x > 88.7 gives +inf, x < -87.3 gives 0. */
+/* expf to about 2 ulp, branch-free so loops calling it vectorise (no
+ * floorf, no selects after the polynomial). NaN in, NaN out; x >= 88.8
+ * overflows to +inf; x <= -104 gives 0; results below FLT_MIN are subnormal. */
 static inline float cpu_expf(float x) {
-  const float hi = 88.72283f, lo = -87.33654f;
+  const float hi = 88.8f, lo = -104.0f;
   float xc = x > hi ? hi : x;
   xc = xc < lo ? lo : xc;
-  float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
+  /* n = round(x / ln2) by the 1.5*2^23 trick (floorf would not vectorise) */
+  float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -49,14 +59,12 @@ static inline float cpu_expf(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  /* 2^n by building the exponent; n in [-126, 128]: split in two factors so
-   * that n = 128 does not overflow the exponent field */
+  /* 2^n as two factors 2^n1 2^n2 (n in [-150, 128]) so that each exponent
+   * field stays valid; the product overflows or underflows gracefully */
   int ni = (int)n;
   int n1 = ni >> 1, n2 = ni - n1;
   union { uint32_t u; float f; } s1 = {(uint32_t)(n1 + 127) << 23}, s2 = {(uint32_t)(n2 + 127) << 23};
-  float y = p * s1.f * s2.f;
-  y = x > hi ? __builtin_inff() : y;
-  return x < lo ? 0.0f : y;
+  return p * s1.f * s2.f;
 }
 
 static inline float cpu_sigmoid(float x) { return 1.0f / (1.0f + cpu_expf(-x)); }

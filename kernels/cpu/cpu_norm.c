@@ -115,6 +115,7 @@ void cpu_l2norm_bwd(const float *dy, const float *y, const float *norm, float *d
 
 void cpu_softmax_row(float *y, int C) {
   float mx = y[0];
+#pragma omp simd reduction(max : mx)
   for (int c = 1; c < C; c++) mx = y[c] > mx ? y[c] : mx;
   float s = 0.0f;
 #pragma omp simd reduction(+ : s)

@@ -77,7 +77,8 @@ void cpu_sgd_update(float *p, const float *g, float *mom, size_t n, float lr, fl
       float d = g[i] + wd * p[i];
       float b = momentum * mom[i] + d;
       mom[i] = b;
-      d = nesterov ? d + momentum * b : b;
+      float dn = d + momentum * b;
+      d = nesterov ? dn : b;
       p[i] -= lr * d;
     }
   } else {
@@ -101,7 +102,8 @@ void cpu_adamw_update(float *p, const float *g, float *m, float *v, size_t n, fl
 #pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     float gi = g[i], m0 = m[i];
-    float mi = lerp_lo ? m0 + w1 * (gi - m0) : gi - (gi - m0) * (1.0f - w1);
+    float ma = m0 + w1 * (gi - m0), mb = gi - (gi - m0) * (1.0f - w1);
+    float mi = lerp_lo ? ma : mb;
     float vi = v[i] * beta2 + (1.0f - beta2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
