@@ -11,7 +11,11 @@ void cddp_arena_measure(cddp_arena *a, const char *name) {
 void cddp_arena_init(cddp_arena *a, const cddp_backend *be, size_t cap, const char *name) {
   *a = (cddp_arena){.be = be, .cap = cap, .name = name};
   if (cap == 0) return;
-  a->base = be ? be->malloc(cap) : cddp_xmalloc(cap, name);
+  if (be) {
+    a->base = be->malloc(cap);
+  } else if (posix_memalign((void **)&a->base, CDDP_ARENA_ALIGN, cap) != 0) {
+    cddp_die(CDDP_EXIT_RUNTIME, "out of host memory allocating %zu bytes for arena '%s'", cap, name);
+  }
 }
 
 void *cddp_arena_alloc(cddp_arena *a, size_t bytes) {
