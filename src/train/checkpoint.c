@@ -136,7 +136,24 @@ static int list_ckpts(const char *dir, long long **steps_out) {
   return n;
 }
 
+/* Temp files of writers that died (only rank 0 writes, one file at a time). */
+static void remove_stale_tmp(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (!strncmp(e->d_name, ".ckpt-", 6) && n > 7 && !strcmp(e->d_name + n - 7, ".h5.tmp")) {
+      char p[4096];
+      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+      unlink(p);
+    }
+  }
+  closedir(d);
+}
+
 void cddp_ckpt_prune(const char *dir, int keep) {
+  remove_stale_tmp(dir);
   long long *steps;
   int n = list_ckpts(dir, &steps);
   for (int i = 0; keep > 0 && i < n - keep; i++) {

@@ -84,6 +84,8 @@ static const opt_def g_opts[] = {
     {"checkpoint-dir", T_STR, O(checkpoint_dir), "", NULL, TR, "directory for checkpoints (empty: none)"},
     {"checkpoint-every", T_INT, O(checkpoint_every), "0", NULL, TR, "checkpoint every N steps (0: only at the end)"},
     {"keep-last", T_INT, O(keep_last), "3", NULL, TR, "keep the newest K checkpoints (0: keep all)"},
+    {"stop-after", T_INT, O(stop_after), "0", NULL, TR,
+     "end this run after global step N (checkpointed), keeping the schedule of the whole run, e.g. to split it over job allocations (0: off)"},
     {"resume", T_STR, O(resume), "", NULL, TR, "auto (newest complete checkpoint in --checkpoint-dir) or FILE"},
     {"quiet", T_BOOL, O(quiet), "false", NULL, BOTH, "no progress output"},
 };
@@ -335,6 +337,7 @@ void cddp_options_finish(cddp_options *o, int cmd) {
   NONNEG(eval_every, "eval-every");
   NONNEG(checkpoint_every, "checkpoint-every");
   NONNEG(keep_last, "keep-last");
+  NONNEG(stop_after, "stop-after");
   NONNEG(warmup_steps, "warmup-steps");
   NONNEG(emb_dim, "emb-dim");
   NONNEG(max_table_rows, "max-table-rows");

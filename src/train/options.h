@@ -38,7 +38,7 @@ typedef struct {
   double gamma, min_lr, clip_grad_norm, label_smoothing, temperature;
   int gather_negatives;
   /* evaluation, logging, checkpoints */
-  int64_t log_every, eval_every, recall_k, checkpoint_every, keep_last;
+  int64_t log_every, eval_every, recall_k, checkpoint_every, keep_last, stop_after;
   char metrics_out[CDDP_OPT_STR], checkpoint_dir[CDDP_OPT_STR], resume[CDDP_OPT_STR];
   int quiet;
   /* cddp eval */

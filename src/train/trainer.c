@@ -404,6 +404,12 @@ static void train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) {
         save_checkpoint(t, step, end_epoch ? epoch + 1 : epoch, end_epoch ? 0 : (s + 1) * t->A);
         last_ckpt = step;
       }
+      if (o->stop_after > 0 && step == o->stop_after && step < t->total) {
+        if (o->checkpoint_dir[0] && last_ckpt != step)
+          save_checkpoint(t, step, end_epoch ? epoch + 1 : epoch, end_epoch ? 0 : (s + 1) * t->A);
+        cddp_log_info("--stop-after %lld: stopping; continue with --resume", (long long)step);
+        return;
+      }
       if (step == t->total) {
         if (t->have_eval && last_eval != step) evaluate(t, step, epoch);
         if (o->checkpoint_dir[0] && last_ckpt != step)
