@@ -5,7 +5,8 @@
  *   double_ready  rank 0 marks a parameter ready twice
  *   mismatch      rank 1 describes a different model (line 3 differs)
  *   die_startup   rank 1 dies right after start-up; rank 0 waits in a barrier
- *   timeout       rank 1 stalls without joining an all-reduce (timeout 2 s) */
+ *   timeout       rank 1 stalls without joining an all-reduce (timeout 2 s)
+ *   nccl_on_cpu   asks for the nccl backend with the CPU backend: usage error */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@ int main(int argc, char **argv) {
   const cddp_backend *be = cddp_cpu_backend();
   if (!strcmp(mode, "die_startup") && pg.rank == 1)
     cddp_die(CDDP_EXIT_RUNTIME, "simulated start-up failure on rank 1");
+  if (!strcmp(mode, "nccl_on_cpu")) cddp_comm_create(&pg, be, "nccl", 10.0);
   cddp_comm *c = cddp_comm_create(&pg, be, "mpi", !strcmp(mode, "timeout") ? 2.0 : 60.0);
 
   if (!strcmp(mode, "die_startup") || !strcmp(mode, "timeout")) {
