@@ -100,9 +100,17 @@ int cddp_cmd_info(int argc, char **argv) {
     int k = snprintf(sh, sizeof sh, "[");
     for (int i = 0; i < r; i++) k += snprintf(sh + k, sizeof sh - (size_t)k, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
     snprintf(sh + k, sizeof sh - (size_t)k, "]");
-    char ch[48];
-    if (d->col[c].chunk_rows) snprintf(ch, sizeof ch, "chunks of %lld rows", (long long)d->col[c].chunk_rows);
-    else snprintf(ch, sizeof ch, "%s", "contiguous or other layout");
+    char ch[64];
+    hid_t dcpl = H5Dget_create_plist(d->col[c].id);
+    hsize_t cd[8] = {0};
+    if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
+      H5Pget_chunk(dcpl, 8, cd);
+      snprintf(ch, sizeof ch, "chunks of %llu rows%s", (unsigned long long)cd[0],
+               H5Pget_nfilters(dcpl) > 0 ? ", filtered" : "");
+    } else {
+      snprintf(ch, sizeof ch, "%s", H5Pget_layout(dcpl) == H5D_CONTIGUOUS ? "contiguous" : "compact");
+    }
+    H5Pclose(dcpl);
     printf("  dataset %-14s %-8s %-16s %s%s\n", d->col[c].name, tn, sh, ch, d->col[c].direct ? "" : " (read via HDF5)");
     H5Sclose(sp);
     H5Tclose(ft);

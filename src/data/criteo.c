@@ -206,9 +206,12 @@ static int reader_line(reader *r, const char **b, const char **e) {
     int got = gzread(r->f, r->buf + r->len, (unsigned)(BUF - r->len));
     int err = 0;
     const char *msg = gzerror(r->f, &err);
-    if (got < 0 || (err != Z_OK && err != Z_STREAM_END))
-      cddp_die(CDDP_EXIT_DATA, "%s: unreadable gzip input after line %lld: %s", r->path, (long long)r->lineno,
-               msg && *msg ? msg : "read error");
+    if (got < 0 || (err != Z_OK && err != Z_STREAM_END)) {
+      size_t pl = strlen(r->path); /* zlib prefixes its message with the path */
+      if (msg && !strncmp(msg, r->path, pl) && !strncmp(msg + pl, ": ", 2)) msg += pl + 2;
+      cddp_die(CDDP_EXIT_DATA, "%s: unreadable gzip input (%s) after %.0f bytes of text", r->path,
+               msg && *msg ? msg : "read error", r->bytes);
+    }
     if (got == 0) r->eof = 1;
     r->len += (size_t)got;
     r->bytes += got;

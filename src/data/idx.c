@@ -24,8 +24,11 @@ static void idx_read(idx_file *x, void *dst, size_t n, const char *what) {
     int r = gzread(x->f, (char *)dst + got, chunk);
     int err = 0;
     const char *msg = gzerror(x->f, &err);
-    if (r < 0 || (err != Z_OK && err != Z_STREAM_END))
-      cddp_die(CDDP_EXIT_DATA, "%s: unreadable gzip input: %s", x->path, msg && *msg ? msg : "read error");
+    if (r < 0 || (err != Z_OK && err != Z_STREAM_END)) {
+      size_t pl = strlen(x->path); /* zlib prefixes its message with the path */
+      if (msg && !strncmp(msg, x->path, pl) && !strncmp(msg + pl, ": ", 2)) msg += pl + 2;
+      cddp_die(CDDP_EXIT_DATA, "%s: unreadable gzip input (%s)", x->path, msg && *msg ? msg : "read error");
+    }
     if (r == 0)
       cddp_die(CDDP_EXIT_DATA, "%s: truncated IDX file: ends inside the %s (%zu of %zu bytes)", x->path, what,
                got, n);

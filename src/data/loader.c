@@ -88,7 +88,8 @@ static void check_ids(const cddp_loader *l, const int32_t *ids, int n, int width
         char col[64];
         if (width > 1) snprintf(col, sizeof col, "%s[%d]", name, k);
         else snprintf(col, sizeof col, "%s", name);
-        bad_value(l, rows[i], col, "id %lld outside [0, %lld)", v, hi);
+        bad_value(l, rows[i], col, strcmp(name, "labels") ? "id %lld outside [0, %lld)" : "label %lld outside [0, %lld)",
+                  v, hi);
       }
     }
 }

@@ -3,7 +3,8 @@
  * tests and benchmarks.
  *   cddp_data_tool load FILE [--world W] [--rank R] [--batch B] [--shuffle none|full|block]
  *                  [--eval contiguous|strided] [--epochs E] [--max-table-rows M]
- * prints "rows N sum S" where S is a checksum of every value read. */
+ * prints "rows N sum S" where S is a checksum of every value read.
+ *   cddp_data_tool mkbad KIND OUT.h5   (mkbad.c: broken files for the tests) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,8 @@ static int cmd_load(int argc, char **argv) {
   return 0;
 }
 
+int cddp_test_mkbad(const char *kind, const char *path); /* mkbad.c */
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: cddp_data_tool convert|gen|info|load ...\n");
@@ -69,6 +72,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "gen")) return cddp_cmd_gen(argc - 1, argv + 1);
   if (!strcmp(argv[1], "info")) return cddp_cmd_info(argc - 1, argv + 1);
   if (!strcmp(argv[1], "load")) return cmd_load(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "mkbad") && argc == 4) return cddp_test_mkbad(argv[2], argv[3]);
   fprintf(stderr, "cddp_data_tool: unknown command %s\n", argv[1]);
   return CDDP_EXIT_USAGE;
 }
