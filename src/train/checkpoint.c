@@ -43,6 +43,23 @@ static void write_dataset(const char *path, hid_t loc, const char *name, const c
   if (cddp_ckpt_test_hook) cddp_ckpt_test_hook(*count);
 }
 
+/* mkdir -p */
+static void mkdir_p(const char *dir) {
+  char p[4096];
+  snprintf(p, sizeof p, "%s", dir);
+  for (char *c = p + 1;; c++) {
+    if (*c == '/' || !*c) {
+      char save = *c;
+      *c = 0;
+      if (mkdir(p, 0777) != 0 && errno != EEXIST)
+        cddp_die(CDDP_EXIT_RUNTIME, "--checkpoint-dir %s: cannot create %s: %s", dir, p,
+                 strerror(errno));
+      *c = save;
+      if (!save) break;
+    }
+  }
+}
+
 static void fsync_path(const char *path, int dir) {
   int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
   if (fd < 0) cddp_die(CDDP_EXIT_RUNTIME, "checkpoint: cannot open %s: %s", path, strerror(errno));
@@ -53,8 +70,7 @@ static void fsync_path(const char *path, int dir) {
 void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_params *ps,
                      const cddp_optimizer *opt, char *out_path, size_t cap) {
   cddp_h5_quiet();
-  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-    cddp_die(CDDP_EXIT_RUNTIME, "--checkpoint-dir %s: cannot create: %s", dir, strerror(errno));
+  mkdir_p(dir);
   char tmp[4096], fin[4096];
   snprintf(tmp, sizeof tmp, "%s/.ckpt-%010lld.h5.tmp", dir, (long long)meta->step);
   snprintf(fin, sizeof fin, "%s/ckpt-%010lld.h5", dir, (long long)meta->step);

@@ -60,7 +60,7 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
   cddp_evaluator_run(&ev, &r);
   cddp_progress prog;
   const char *kind = ev.kind;
-  cddp_progress_init(&prog, pg.rank == 0, 0, e->metrics_out, 0, 0,
+  cddp_progress_init(&prog, pg.rank == 0, 0, "plain", e->metrics_out, 0, 0,
                      !strcmp(kind, "ctr") ? "auc" : !strcmp(kind, "class") ? "accuracy" : "recall");
   cddp_log_info("checkpoint %s: %s (%s), step %lld", e->checkpoint, meta.model, meta.variant,
                 (long long)meta.step);

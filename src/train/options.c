@@ -87,6 +87,8 @@ static const opt_def g_opts[] = {
     {"stop-after", T_INT, O(stop_after), "0", NULL, TR,
      "end this run after global step N (checkpointed), keeping the schedule of the whole run, e.g. to split it over job allocations (0: off)"},
     {"resume", T_STR, O(resume), "", NULL, TR, "auto (newest complete checkpoint in --checkpoint-dir) or FILE"},
+    {"progress", T_CHOICE, O(progress), "auto", "auto|bar|plain", TR,
+     "progress display: a live bar, plain lines, or auto (bar when stdout is a terminal)"},
     {"quiet", T_BOOL, O(quiet), "false", NULL, BOTH, "no progress output"},
 };
 #define N_OPTS (sizeof g_opts / sizeof *g_opts)

@@ -40,6 +40,7 @@ typedef struct {
   /* evaluation, logging, checkpoints */
   int64_t log_every, eval_every, recall_k, checkpoint_every, keep_last, stop_after;
   char metrics_out[CDDP_OPT_STR], checkpoint_dir[CDDP_OPT_STR], resume[CDDP_OPT_STR];
+  char progress[CDDP_OPT_STR];
   int quiet;
   /* cddp eval */
   char checkpoint[CDDP_OPT_STR], data[CDDP_OPT_STR];

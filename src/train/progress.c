@@ -14,12 +14,15 @@ double cddp_train_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void cddp_progress_init(cddp_progress *p, int enabled, int quiet, const char *metrics_out,
+void cddp_progress_init(cddp_progress *p, int enabled, int quiet, const char *style,
+                        const char *metrics_out,
                         int64_t total_steps, int64_t epochs, const char *metric_name) {
   *p = (cddp_progress){.enabled = enabled, .quiet = quiet, .total_steps = total_steps,
                        .epochs = epochs, .metric_name = metric_name, .t_start = cddp_train_now()};
   if (!enabled) return;
-  p->tty = isatty(fileno(stdout));
+  p->tty = style && !strcmp(style, "bar")     ? 1
+           : style && !strcmp(style, "plain") ? 0
+                                               : isatty(fileno(stdout));
   if (metrics_out && metrics_out[0]) {
     p->jsonl = fopen(metrics_out, "a");
     if (!p->jsonl)

@@ -35,7 +35,9 @@ typedef struct {
 } cddp_progress;
 
 double cddp_train_now(void);
-void cddp_progress_init(cddp_progress *p, int enabled, int quiet, const char *metrics_out,
+/* style: "auto" (bar on a terminal), "bar" or "plain" */
+void cddp_progress_init(cddp_progress *p, int enabled, int quiet, const char *style,
+                        const char *metrics_out,
                         int64_t total_steps, int64_t epochs, const char *metric_name);
 void cddp_progress_log(cddp_progress *p, const cddp_progress_rec *r);
 /* kind: "ctr", "class" or "retrieval" */

@@ -428,7 +428,7 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   int64_t epoch, pos;
   int64_t step = resume(&t, &epoch, &pos);
   const char *metric = !strcmp(t.kind, "ctr") ? "auc" : !strcmp(t.kind, "class") ? "accuracy" : "recall";
-  cddp_progress_init(&t.prog, t.pg.rank == 0, o->quiet, o->metrics_out, t.total, o->epochs, metric);
+  cddp_progress_init(&t.prog, t.pg.rank == 0, o->quiet, o->progress, o->metrics_out, t.total, o->epochs, metric);
   cddp_log_info("train: %s (%s) on %s, %d rank%s, device %s, comm %s, precision %s, global batch "
                 "%lld, %lld steps (%lld per epoch)",
                 o->model, o->variant, o->train, t.pg.world, t.pg.world > 1 ? "s" : "", o->device,
