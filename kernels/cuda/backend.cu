@@ -69,6 +69,7 @@ static void cu_set_threads(int n) { (void)n; }
 static void cu_shutdown(void) {
   if (!g_started) return;
   cudaCheck(cudaDeviceSynchronize());
+  cu_gemm_reset();
   cublasCheck(cublasLtDestroy(g_cu.lt));
   cublasCheck(cublasDestroy(g_cu.blas));
   cudaCheck(cudaFree(g_cu.lt_ws));

@@ -145,6 +145,7 @@ void cu_gemm_batched(int transa, int transb, int m, int n, int k, float alpha, c
 /* ---- op implementations ---------------------------------------------------- */
 /* gemm.cu */
 void cu_gemm(const cddp_gemm_args *a);
+void cu_gemm_reset(void); /* drops the cached cuBLASLt plans (shutdown) */
 /* elementwise.cu */
 void cu_bias_grad(const float *dy, int m, int n, int ldy, float *db);
 void cu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, size_t n);
