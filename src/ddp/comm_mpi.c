@@ -58,6 +58,7 @@ typedef struct {
   int stop, outstanding;
   unsigned long seq;
   int *icounts, *idispls; /* allgatherv: int arrays for MPI, used by the thread only */
+  long poll_ns;           /* CDDP_MPI_POLL_US > 0: nonblocking all-reduce, sleep between tests */
   char *stage;            /* pinned host staging pool (device backends) */
   size_t stage_cap, stage_used;
   cddp_event *ev;
@@ -107,7 +108,21 @@ static void run_coll(comm_mpi *m, cddp_coll *k) {
     MPI_Op op = k->dtype == CDDP_F32 ? MPI_SUM : k->dtype == CDDP_F16 ? m->op_f16 : m->op_bf16;
     for (size_t off = 0; off < k->count; off += MPI_CHUNK) {
       size_t n = k->count - off < MPI_CHUNK ? k->count - off : MPI_CHUNK;
-      mpiCheck(MPI_Allreduce(MPI_IN_PLACE, (char *)k->buf + off * es, (int)n, dt, op, cm));
+      if (m->poll_ns > 0) {
+        /* Gentle progress: the thread sleeps between tests instead of spinning
+         * inside MPI, leaving the core to backward's compute. */
+        MPI_Request rq;
+        int flag = 0;
+        struct timespec nap = {0, m->poll_ns};
+        mpiCheck(MPI_Iallreduce(MPI_IN_PLACE, (char *)k->buf + off * es, (int)n, dt, op, cm, &rq));
+        for (;;) {
+          mpiCheck(MPI_Test(&rq, &flag, MPI_STATUS_IGNORE));
+          if (flag) break;
+          nanosleep(&nap, NULL);
+        }
+      } else {
+        mpiCheck(MPI_Allreduce(MPI_IN_PLACE, (char *)k->buf + off * es, (int)n, dt, op, cm));
+      }
     }
     if (k->op == CDDP_RED_AVG && W > 1) post_scale(k->buf, k->count, k->dtype, 1.0f / (float)W);
     break;
@@ -378,6 +393,9 @@ cddp_comm *cddp_comm_mpi_create(const cddp_pg *pg, const cddp_backend *be, doubl
     m->free_list = &m->pool[i];
   }
   if (be->is_device) m->ev = be->event_create();
+  const char *poll = getenv("CDDP_MPI_POLL_US");
+  if (poll && atof(poll) > 0) m->poll_ns = (long)(atof(poll) * 1e3);
+  if (m->poll_ns >= 1000000000L) m->poll_ns = 999999999L;
   pthread_mutex_init(&m->mu, NULL);
   pthread_cond_init(&m->cv_work, NULL);
   pthread_cond_init(&m->cv_done, NULL);
