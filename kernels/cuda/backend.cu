@@ -9,23 +9,28 @@ static int g_started = 0;
 static cddp_backend g_be;
 
 static inline cudaStream_t cu_stream(cddp_stream *s) {
+  cu_bind();
   return s ? (cudaStream_t)s : g_cu.compute; /* NULL means the compute stream */
 }
 
 static void *cu_malloc(size_t bytes) {
+  cu_bind();
   void *p = NULL;
   cudaCheck(cudaMalloc(&p, bytes ? bytes : 256));
   return p;
 }
 static void cu_free(void *p) {
+  cu_bind();
   if (p) cudaCheck(cudaFree(p));
 }
 static void *cu_host_alloc(size_t bytes) {
+  cu_bind();
   void *p = NULL;
   cudaCheck(cudaMallocHost(&p, bytes ? bytes : 256));
   return p;
 }
 static void cu_host_free(void *p) {
+  cu_bind();
   if (p) cudaCheck(cudaFreeHost(p));
 }
 static void cu_memcpy_h2d(void *dst, const void *src, size_t bytes, cddp_stream *s) {
@@ -45,11 +50,13 @@ static void cu_memset0(void *dst, size_t bytes, cddp_stream *s) {
 }
 static void cu_stream_sync(cddp_stream *s) { cudaCheck(cudaStreamSynchronize(cu_stream(s))); }
 static cddp_event *cu_event_create(void) {
+  cu_bind();
   cudaEvent_t e;
   cudaCheck(cudaEventCreateWithFlags(&e, cudaEventDefault)); /* timing enabled */
   return (cddp_event *)e;
 }
 static void cu_event_destroy(cddp_event *e) {
+  cu_bind();
   if (e) cudaCheck(cudaEventDestroy((cudaEvent_t)e));
 }
 static void cu_event_record(cddp_event *e, cddp_stream *s) {
@@ -58,8 +65,12 @@ static void cu_event_record(cddp_event *e, cddp_stream *s) {
 static void cu_stream_wait_event(cddp_stream *s, cddp_event *e) {
   cudaCheck(cudaStreamWaitEvent(cu_stream(s), (cudaEvent_t)e, 0));
 }
-static void cu_event_sync(cddp_event *e) { cudaCheck(cudaEventSynchronize((cudaEvent_t)e)); }
+static void cu_event_sync(cddp_event *e) {
+  cu_bind();
+  cudaCheck(cudaEventSynchronize((cudaEvent_t)e));
+}
 static float cu_event_elapsed_ms(cddp_event *start, cddp_event *end) {
+  cu_bind();
   float ms = 0.0f;
   cudaCheck(cudaEventElapsedTime(&ms, (cudaEvent_t)start, (cudaEvent_t)end));
   return ms;

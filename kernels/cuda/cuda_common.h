@@ -56,14 +56,31 @@ extern cu_state g_cu;
 /* 1-D reductions use at most this many blocks (partials in scratch). */
 #define CU_RED_BLOCKS 512
 
+/* The loader and communication threads call backend entries too, and a new
+ * host thread starts on device 0: make the backend's device current for the
+ * calling thread (once per thread and translation unit). Called by every
+ * memory/stream/event entry, by cu_grid/cu_ceil (so before every kernel
+ * launch) and by the GEMM entries. */
+static inline void cu_bind(void) {
+  static thread_local int bound = -1;
+  if (bound != g_cu.device) {
+    cudaCheck(cudaSetDevice(g_cu.device));
+    bound = g_cu.device;
+  }
+}
+
 /* Grid for a grid-stride loop over n items with `threads` per block. */
 static inline unsigned cu_grid(size_t n, int threads) {
+  cu_bind();
   size_t b = (n + (size_t)threads - 1) / (size_t)threads;
   size_t cap = (size_t)(g_cu.sm_count > 0 ? g_cu.sm_count : 80) * 32;
   if (b > cap) b = cap;
   return b ? (unsigned)b : 1u;
 }
-static inline unsigned cu_ceil(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
+static inline unsigned cu_ceil(size_t a, size_t b) {
+  cu_bind();
+  return (unsigned)((a + b - 1) / b);
+}
 
 /* ---- device helpers ---------------------------------------------------- */
 __device__ __forceinline__ float cu_warp_sum(float v) {

@@ -65,6 +65,7 @@ void cu_cast(void *dst, cddp_dtype dst_t, const void *src, cddp_dtype src_t, siz
     if (t != CDDP_F32 && t != CDDP_F16 && t != CDDP_BF16)
       cddp_die(CDDP_EXIT_USAGE, "cast: unsupported type %s", cddp_dtype_name(t));
   if (n == 0) return;
+  cu_bind();
   if (dst_t == src_t) {
     cudaCheck(cudaMemcpyAsync(dst, src, n * cddp_dtype_size(dst_t), cudaMemcpyDeviceToDevice,
                               g_cu.compute));

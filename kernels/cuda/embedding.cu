@@ -57,6 +57,7 @@ struct seg_ws {
 static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
 
 static size_t cub_temp_bytes(int n) {
+  cu_bind();
   size_t a = 0, b = 0, c = 0;
   cudaCheck(cub::DeviceRadixSort::SortPairs(nullptr, a, (const int32_t *)nullptr, (int32_t *)nullptr,
                                             (const int32_t *)nullptr, (int32_t *)nullptr, n, 0, 32,

@@ -25,6 +25,7 @@ struct lt_key {
 struct lt_plan {
   lt_key key;
   int valid, has_algo;
+  cublasStatus_t status; /* of the heuristic query */
   cublasLtMatmulDesc_t op;
   cublasLtMatrixLayout_t la, lb, lc;
   cublasLtMatmulAlgo_t algo;
@@ -106,20 +107,20 @@ static lt_plan *plan_get(const lt_key *key, const void *bias, const void *aux) {
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(g_cu.lt, p->op, p->la, p->lb, p->lc, p->lc,
                                                      pref, 1, &res, &nres);
   cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
-  /* NOT_SUPPORTED / no result: this epilogue/type combination has no kernel;
-   * the caller falls back to a plain GEMM. */
+  /* Any failure (NOT_SUPPORTED, INVALID_VALUE for an epilogue/type
+   * combination) or no result: no kernel for this key; the caller falls
+   * back to a plain GEMM, and dies naming the status if even that fails. */
+  p->status = st;
   if (st == CUBLAS_STATUS_SUCCESS && nres > 0) {
     p->algo = res.algo;
     p->has_algo = 1;
-  } else if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) {
-    cublasCheck(st);
   }
   p->valid = 1;
   return p;
 }
 
 /* Returns 0 (and does nothing) when cuBLASLt has no algorithm for the key. */
-static int lt_run(const cddp_gemm_args *a, int epi, float *aux) {
+static int lt_run(const cddp_gemm_args *a, int epi, float *aux, cublasStatus_t *why = nullptr) {
   lt_key key;
   memset(&key, 0, sizeof key);
   key.transa = a->transa; key.transb = a->transb;
@@ -131,7 +132,10 @@ static int lt_run(const cddp_gemm_args *a, int epi, float *aux) {
   key.al_bias = (epi & CUBLASLT_EPILOGUE_BIAS) ? ptr_align(a->bias) : 0;
   key.al_aux = aux ? ptr_align(aux) : 0;
   lt_plan *p = plan_get(&key, a->bias, aux);
-  if (!p->has_algo) return 0;
+  if (!p->has_algo) {
+    if (why) *why = p->status;
+    return 0;
+  }
   if (epi & CUBLASLT_EPILOGUE_BIAS) {
     const void *bp = a->bias;
     cublasCheck(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof bp));
@@ -147,7 +151,7 @@ static int lt_run(const cddp_gemm_args *a, int epi, float *aux) {
 }
 
 /* C = act(C + bias); pre_act (contiguous [m,n]) gets the value before act. */
-__global__ void gemm_post_kernel(float *C, int ldc, int m, int n, const float *bias, cddp_act act,
+static __global__ void gemm_post_kernel(float *C, int ldc, int m, int n, const float *bias, cddp_act act,
                                  float *pre) {
   size_t total = (size_t)m * n;
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
@@ -160,7 +164,7 @@ __global__ void gemm_post_kernel(float *C, int ldc, int m, int n, const float *b
   }
 }
 /* k = 0: alpha AB is zero; C = beta C (beta 0 ignores whatever C held) */
-__global__ void gemm_k0_kernel(float *C, int ldc, int m, int n, float beta) {
+static __global__ void gemm_k0_kernel(float *C, int ldc, int m, int n, float beta) {
   size_t total = (size_t)m * n;
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
        i += (size_t)gridDim.x * blockDim.x) {
@@ -177,6 +181,7 @@ void cu_gemm_reset(void) {
 
 void cu_gemm(const cddp_gemm_args *a) {
   if (a->m <= 0 || a->n <= 0) return;
+  cu_bind();
   if (a->ab_type != CDDP_F32 && a->ab_type != CDDP_F16 && a->ab_type != CDDP_BF16)
     cddp_die(CDDP_EXIT_USAGE, "gemm: unsupported input type %s", cddp_dtype_name(a->ab_type));
   const float *post_bias = a->bias;
@@ -210,9 +215,12 @@ void cu_gemm(const cddp_gemm_args *a) {
     if (!done && eb && lt_run(a, eb, NULL)) { done = 1; post_bias = NULL; }
   }
   if (!done) {
-    if (!lt_run(a, CUBLASLT_EPILOGUE_DEFAULT, NULL))
-      cddp_die(CDDP_EXIT_RUNTIME, "gemm: cuBLASLt has no algorithm for m=%d n=%d k=%d type %s",
-               a->m, a->n, a->k, cddp_dtype_name(a->ab_type));
+    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    if (!lt_run(a, CUBLASLT_EPILOGUE_DEFAULT, NULL, &st))
+      cddp_die(CDDP_EXIT_RUNTIME,
+               "gemm: cuBLASLt has no algorithm for m=%d n=%d k=%d lda=%d ldb=%d ldc=%d type %s (%s)",
+               a->m, a->n, a->k, a->lda, a->ldb, a->ldc, cddp_dtype_name(a->ab_type),
+               cublasGetStatusString(st));
   }
   if (post_bias || post_act != CDDP_ACT_NONE || post_pre) {
     gemm_post_kernel<<<cu_grid(total, 256), 256, 0, g_cu.compute>>>(a->C, a->ldc, a->m, a->n,
@@ -225,6 +233,7 @@ void cu_gemm_batched(int transa, int transb, int m, int n, int k, float alpha, c
                      int lda, long long sA, const void *B, int ldb, long long sB, float beta,
                      float *C, int ldc, long long sC, int batch, cddp_dtype t) {
   if (m <= 0 || n <= 0 || batch <= 0) return;
+  cu_bind();
   cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
   if (t == CDDP_F32 && g_cu.tf32) ct = CUBLAS_COMPUTE_32F_FAST_TF32;
   cudaDataType_t dt = cu_dtype(t);

@@ -39,6 +39,7 @@ static __global__ void update_scale_kernel(float *scale, int *tracker, const int
 
 void cu_amp_update_scale(float *scale, int *tracker, const int *found_inf, float growth,
                          float backoff, int interval) {
+  cu_bind();
   update_scale_kernel<<<1, 1, 0, g_cu.compute>>>(scale, tracker, found_inf, growth, backoff, interval);
   cuLaunchCheck();
 }
@@ -152,6 +153,7 @@ static __global__ void step_advance_kernel(int *step, const int *skip) {
 }
 
 void cu_step_advance(int *step, const int *skip) {
+  cu_bind();
   step_advance_kernel<<<1, 1, 0, g_cu.compute>>>(step, skip);
   cuLaunchCheck();
 }

@@ -10,6 +10,7 @@ static __global__ void finish_sum_kernel(const double *part, int n, float *acc) 
 }
 
 void cu_finish_sum(int nparts, float *acc) {
+  cu_bind();
   finish_sum_kernel<<<1, 32, 0, g_cu.compute>>>((const double *)g_cu.scratch, nparts, acc);
   cuLaunchCheck();
 }
