@@ -38,6 +38,8 @@ struct cddp_loader {
   int64_t *idx;
   void *scratch;
   uint8_t *label_u8;
+  uint32_t *order;
+  uint64_t *sortbuf;
 };
 
 static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
@@ -101,12 +103,18 @@ static void fill(cddp_loader *l, slot *sl, int64_t b) {
   cddp_sampler_get(l->s, first, n, l->idx);
   const int64_t *rows = l->idx;
   cddp_dataset *d = l->d;
+  /* Shuffled rows are visited in ascending order (results unchanged). */
+  const uint32_t *ord = NULL;
+  if (!l->o.eval && l->o.shuffle != CDDP_SHUFFLE_NONE) {
+    cddp_dataset_sort_order(rows, n, l->order, l->sortbuf);
+    ord = l->order;
+  }
   const cddp_data_info *fi = &d->info;
   switch (fi->schema) {
     case CDDP_SCHEMA_CTR: {
-      cddp_dataset_read(d, CDDP_CTR_LABEL, rows, n, l->label_u8, l->scratch);
-      cddp_dataset_read(d, CDDP_CTR_DENSE_COL, rows, n, bt->dense, l->scratch);
-      cddp_dataset_read(d, CDDP_CTR_SPARSE_COL, rows, n, bt->sparse, l->scratch);
+      cddp_dataset_read(d, CDDP_CTR_LABEL, rows, ord, n, l->label_u8, l->scratch);
+      cddp_dataset_read(d, CDDP_CTR_DENSE_COL, rows, ord, n, bt->dense, l->scratch);
+      cddp_dataset_read(d, CDDP_CTR_SPARSE_COL, rows, ord, n, bt->sparse, l->scratch);
       for (int i = 0; i < n; i++) {
         uint8_t y = l->label_u8[i];
         if (y > 1)
@@ -136,10 +144,10 @@ static void fill(cddp_loader *l, slot *sl, int64_t b) {
       break;
     }
     case CDDP_SCHEMA_TWOTOWER: {
-      cddp_dataset_read(d, CDDP_TT_USER, rows, n, bt->user_id, l->scratch);
-      cddp_dataset_read(d, CDDP_TT_HIST, rows, n, bt->user_hist, l->scratch);
-      cddp_dataset_read(d, CDDP_TT_ITEM, rows, n, bt->item_id, l->scratch);
-      cddp_dataset_read(d, CDDP_TT_CAT, rows, n, bt->item_cat, l->scratch);
+      cddp_dataset_read(d, CDDP_TT_USER, rows, ord, n, bt->user_id, l->scratch);
+      cddp_dataset_read(d, CDDP_TT_HIST, rows, ord, n, bt->user_hist, l->scratch);
+      cddp_dataset_read(d, CDDP_TT_ITEM, rows, ord, n, bt->item_id, l->scratch);
+      cddp_dataset_read(d, CDDP_TT_CAT, rows, ord, n, bt->item_cat, l->scratch);
       check_ids(l, bt->user_id, n, 1, rows, "user_id", 0, fi->num_users);
       check_ids(l, bt->item_id, n, 1, rows, "item_id", 0, fi->num_items);
       check_ids(l, bt->item_cat, n, 1, rows, "item_cat", 0, fi->num_cats);
@@ -155,8 +163,8 @@ static void fill(cddp_loader *l, slot *sl, int64_t b) {
       break;
     }
     case CDDP_SCHEMA_IMAGE: {
-      cddp_dataset_read(d, CDDP_IMG_IMAGES, rows, n, bt->images, l->scratch);
-      cddp_dataset_read(d, CDDP_IMG_LABELS, rows, n, bt->labels, l->scratch);
+      cddp_dataset_read(d, CDDP_IMG_IMAGES, rows, ord, n, bt->images, l->scratch);
+      cddp_dataset_read(d, CDDP_IMG_LABELS, rows, ord, n, bt->labels, l->scratch);
       check_ids(l, bt->labels, n, 1, rows, "labels", 0, fi->num_classes);
       break;
     }
@@ -246,6 +254,8 @@ cddp_loader *cddp_loader_open(const char *path, const cddp_loader_opts *o) {
   l->idx = cddp_xmalloc(sizeof(int64_t) * (size_t)o->batch, "loader indices");
   l->scratch = cddp_xmalloc(cddp_dataset_scratch_bytes(l->d, o->batch), "loader scratch");
   l->label_u8 = cddp_xmalloc((size_t)o->batch, "loader labels");
+  l->order = cddp_xmalloc(sizeof(uint32_t) * (size_t)o->batch, "loader order");
+  l->sortbuf = cddp_xmalloc(2 * sizeof(uint64_t) * (size_t)o->batch, "loader sort");
   l->held_prev = l->held_cur = -1;
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->cv_prod, NULL);
@@ -322,6 +332,8 @@ void cddp_loader_close(cddp_loader *l) {
   free(l->idx);
   free(l->scratch);
   free(l->label_u8);
+  free(l->order);
+  free(l->sortbuf);
   cddp_sampler_destroy(l->s);
   cddp_dataset_close(l->d);
   pthread_mutex_destroy(&l->mu);
