@@ -318,8 +318,12 @@ static inline const uint8_t *row_addr(const cddp_dataset *d, const cddp_ds_col *
   return d->map + c->chunk_addr[r / c->chunk_rows] + (uint64_t)(r % c->chunk_rows) * c->row_bytes;
 }
 
-void cddp_dataset_read(cddp_dataset *d, int ci, const int64_t *rows, const uint32_t *order, int n, void *dst,
-                       void *scratch) {
+void cddp_dataset_read(cddp_dataset *d, int c, const int64_t *rows, int n, void *dst, void *scratch) {
+  cddp_dataset_read_ordered(d, c, rows, NULL, n, dst, scratch);
+}
+
+void cddp_dataset_read_ordered(cddp_dataset *d, int ci, const int64_t *rows, const uint32_t *order, int n,
+                               void *dst, void *scratch) {
   cddp_ds_col *c = &d->col[ci];
   for (int i = 0; i < n; i++)
     if (rows[i] < 0 || rows[i] >= d->info.rows)

@@ -60,12 +60,14 @@ cddp_dataset *cddp_dataset_open(const char *path);
 void cddp_dataset_close(cddp_dataset *d);
 
 /* Copies rows rows[0..n) of column c into dst ([n, row_bytes], row i at
- * position i). order (optional, may be NULL) is a permutation of 0..n-1 in
- * which to visit them, e.g. by ascending row (cddp_dataset_sort_order); it
- * changes speed, not the result. scratch must hold cddp_dataset_scratch_bytes
- * (used only by the HDF5 path). */
-void cddp_dataset_read(cddp_dataset *d, int c, const int64_t *rows, const uint32_t *order, int n, void *dst,
-                       void *scratch);
+ * position i). scratch must hold cddp_dataset_scratch_bytes (used only by
+ * the HDF5 path). */
+void cddp_dataset_read(cddp_dataset *d, int c, const int64_t *rows, int n, void *dst, void *scratch);
+/* The same, visiting the rows in the order given by order (a permutation of
+ * 0..n-1, e.g. ascending row from cddp_dataset_sort_order; NULL = 0..n-1).
+ * The order changes speed, not the result. */
+void cddp_dataset_read_ordered(cddp_dataset *d, int c, const int64_t *rows, const uint32_t *order, int n,
+                               void *dst, void *scratch);
 /* order[k] = position of the k-th smallest of rows[0..n); tmp holds 2n uint64. */
 void cddp_dataset_sort_order(const int64_t *rows, int n, uint32_t *order, uint64_t *tmp);
 size_t cddp_dataset_scratch_bytes(const cddp_dataset *d, int n);

@@ -112,9 +112,9 @@ static void fill(cddp_loader *l, slot *sl, int64_t b) {
   const cddp_data_info *fi = &d->info;
   switch (fi->schema) {
     case CDDP_SCHEMA_CTR: {
-      cddp_dataset_read(d, CDDP_CTR_LABEL, rows, ord, n, l->label_u8, l->scratch);
-      cddp_dataset_read(d, CDDP_CTR_DENSE_COL, rows, ord, n, bt->dense, l->scratch);
-      cddp_dataset_read(d, CDDP_CTR_SPARSE_COL, rows, ord, n, bt->sparse, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_CTR_LABEL, rows, ord, n, l->label_u8, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_CTR_DENSE_COL, rows, ord, n, bt->dense, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_CTR_SPARSE_COL, rows, ord, n, bt->sparse, l->scratch);
       for (int i = 0; i < n; i++) {
         uint8_t y = l->label_u8[i];
         if (y > 1)
@@ -144,10 +144,10 @@ static void fill(cddp_loader *l, slot *sl, int64_t b) {
       break;
     }
     case CDDP_SCHEMA_TWOTOWER: {
-      cddp_dataset_read(d, CDDP_TT_USER, rows, ord, n, bt->user_id, l->scratch);
-      cddp_dataset_read(d, CDDP_TT_HIST, rows, ord, n, bt->user_hist, l->scratch);
-      cddp_dataset_read(d, CDDP_TT_ITEM, rows, ord, n, bt->item_id, l->scratch);
-      cddp_dataset_read(d, CDDP_TT_CAT, rows, ord, n, bt->item_cat, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_TT_USER, rows, ord, n, bt->user_id, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_TT_HIST, rows, ord, n, bt->user_hist, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_TT_ITEM, rows, ord, n, bt->item_id, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_TT_CAT, rows, ord, n, bt->item_cat, l->scratch);
       check_ids(l, bt->user_id, n, 1, rows, "user_id", 0, fi->num_users);
       check_ids(l, bt->item_id, n, 1, rows, "item_id", 0, fi->num_items);
       check_ids(l, bt->item_cat, n, 1, rows, "item_cat", 0, fi->num_cats);
@@ -163,8 +163,8 @@ static void fill(cddp_loader *l, slot *sl, int64_t b) {
       break;
     }
     case CDDP_SCHEMA_IMAGE: {
-      cddp_dataset_read(d, CDDP_IMG_IMAGES, rows, ord, n, bt->images, l->scratch);
-      cddp_dataset_read(d, CDDP_IMG_LABELS, rows, ord, n, bt->labels, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_IMG_IMAGES, rows, ord, n, bt->images, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_IMG_LABELS, rows, ord, n, bt->labels, l->scratch);
       check_ids(l, bt->labels, n, 1, rows, "labels", 0, fi->num_classes);
       break;
     }

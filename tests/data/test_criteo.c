@@ -38,9 +38,9 @@ static void load(const char *path, table *t) {
   int64_t *rows = malloc(sizeof(int64_t) * (size_t)t->n);
   for (int64_t i = 0; i < t->n; i++) rows[i] = i;
   void *scratch = malloc(cddp_dataset_scratch_bytes(d, (int)t->n));
-  cddp_dataset_read(d, 0, rows, NULL, (int)t->n, t->label, scratch);
-  cddp_dataset_read(d, 1, rows, NULL, (int)t->n, t->dense, scratch);
-  cddp_dataset_read(d, 2, rows, NULL, (int)t->n, t->sparse, scratch);
+  cddp_dataset_read(d, 0, rows, (int)t->n, t->label, scratch);
+  cddp_dataset_read(d, 1, rows, (int)t->n, t->dense, scratch);
+  cddp_dataset_read(d, 2, rows, (int)t->n, t->sparse, scratch);
   free(scratch);
   free(rows);
   cddp_dataset_close(d);

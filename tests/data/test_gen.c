@@ -35,7 +35,7 @@ static void *read_all(cddp_dataset *d, int c) {
   for (int i = 0; i < n; i++) rows[i] = i;
   void *out = malloc(d->col[c].row_bytes * (size_t)n);
   void *scratch = malloc(cddp_dataset_scratch_bytes(d, n));
-  cddp_dataset_read(d, c, rows, NULL, n, out, scratch);
+  cddp_dataset_read(d, c, rows, n, out, scratch);
   free(scratch);
   free(rows);
   return out;
