@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# cddp vs PyTorch, one training step (forward + backward + SGD update) on the
+# CPU, same thread count, run ALTERNATELY in one invocation so that both see
+# the same machine load. Builds nothing: pass the build directory that holds
+# bench/bench_step (cmake --build <dir> --target bench_step).
+#
+#   bench/run_step_compare.sh [BUILD_DIR] [ROUNDS]
+#   env: THREADS (1), STEPS (10), WARMUP (2), MODELS ("dlrm vit"),
+#        DLRM_BATCH (2048), VIT_BATCH (128)
+#
+# Prints every raw JSON line, then per model the median over rounds of each
+# implementation's mean step time and cddp_speedup = torch_ms / cddp_ms.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../build}
+rounds=${2:-3}
+threads=${THREADS:-1}
+steps=${STEPS:-10}
+warmup=${WARMUP:-2}
+models=${MODELS:-"dlrm vit"}
+bin=$build/bench/bench_step
+[ -x "$bin" ] || { echo "no $bin: build the bench_step target first" >&2; exit 2; }
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for r in $(seq 1 "$rounds"); do
+  for m in $models; do
+    if [ "$m" = dlrm ]; then b=${DLRM_BATCH:-2048}; else b=${VIT_BATCH:-128}; fi
+    # alternate which one goes first so neither always runs on a warmer machine
+    if [ $((r % 2)) = 1 ]; then order="cddp torch"; else order="torch cddp"; fi
+    for impl in $order; do
+      if [ "$impl" = cddp ]; then
+        line=$("$bin" --model "$m" --batch "$b" --threads "$threads" --steps "$steps" --warmup "$warmup")
+      else
+        line=$(python3 "$here/pytorch/bench_step.py" --model "$m" --batch "$b" --threads "$threads" \
+                 --steps "$steps" --warmup "$warmup")
+      fi
+      echo "round $r: $line"
+      echo "$line" >> "$out"
+    done
+  done
+done
+
+python3 - "$out" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+for model in dict.fromkeys(r["model"] for r in rows):
+    c = [r["ms_per_step"] for r in rows if r["model"] == model and r["impl"] == "cddp"]
+    t = [r["step_ms_mean"] for r in rows if r["model"] == model and r["impl"] == "pytorch"]
+    cm, tm = statistics.median(c), statistics.median(t)
+    b = next(r["batch"] for r in rows if r["model"] == model)
+    th = next(r["threads"] for r in rows if r["model"] == model)
+    print(json.dumps({"model": model, "batch": b, "threads": th, "rounds": len(c),
+                      "cddp_ms_median": round(cm, 2), "torch_ms_median": round(tm, 2),
+                      "cddp_ms_all": [round(x, 1) for x in c], "torch_ms_all": [round(x, 1) for x in t],
+                      "cddp_speedup": round(tm / cm, 3)}))
+EOF
