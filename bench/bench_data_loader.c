@@ -1,6 +1,6 @@
 /* Loader throughput: samples/s delivered to one rank (file in page cache).
  *   bench_data_loader [--rows N (4000000)] [--batch B (4096)] [--world W (1)]
- *                     [--epochs E (3)] [--dir DIR (/tmp)] [--file F.h5] [--keep]
+ *                     [--epochs E (3)] [--threads T (1)] [--dir DIR (/tmp)] [--file F.h5] [--keep]
  * Generates a cddp.ctr.v1 file (unless --file), reads it once to warm the
  * page cache, then times E epochs per shuffle mode (full, block, none) as
  * rank 0 of W, with every value check on. Prints wall-clock samples/s and
@@ -28,7 +28,7 @@ static double cpu(void) { return clk(CLOCK_PROCESS_CPUTIME_ID); }
 
 int main(int argc, char **argv) {
   int64_t rows = 4000000;
-  int batch = 4096, world = 1, epochs = 3, keep = 0;
+  int batch = 4096, world = 1, epochs = 3, keep = 0, threads = 1;
   const char *dir = "/tmp", *file = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--rows") && i + 1 < argc) rows = atoll(argv[++i]);
@@ -37,9 +37,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
     else if (!strcmp(argv[i], "--file") && i + 1 < argc) file = argv[++i];
+    else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--keep")) keep = 1;
     else {
-      fprintf(stderr, "usage: bench_data_loader [--rows N] [--batch B] [--world W] [--epochs E] [--dir D] [--file F] [--keep]\n");
+      fprintf(stderr, "usage: bench_data_loader [--rows N] [--batch B] [--world W] [--epochs E] [--threads T] [--dir D] [--file F] [--keep]\n");
       return 2;
     }
   }
@@ -62,9 +63,11 @@ int main(int argc, char **argv) {
     const char *name;
     cddp_shuffle s;
   } modes[] = {{"full", CDDP_SHUFFLE_FULL}, {"block", CDDP_SHUFFLE_BLOCK}, {"none", CDDP_SHUFFLE_NONE}};
-  printf("loader: %s, batch %d per rank, rank 0 of %d, %d epochs per mode\n", path, batch, world, epochs);
+  printf("loader: %s, batch %d per rank, rank 0 of %d, %d loader thread%s, %d epochs per mode\n", path, batch, world,
+         threads, threads == 1 ? "" : "s", epochs);
   for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
-    cddp_loader_opts o = {.rank = 0, .world = world, .batch = batch, .seed = 1, .shuffle = modes[m].s, .prefetch = 4};
+    cddp_loader_opts o = {.rank = 0, .world = world, .batch = batch, .seed = 1, .shuffle = modes[m].s, .prefetch = 4,
+                          .threads = threads};
     cddp_loader *l = cddp_loader_open(path, &o);
     cddp_loader_start_epoch(l, 100); /* warm-up epoch: page cache and mappings */
     while (cddp_loader_next(l)) {

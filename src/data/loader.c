@@ -18,6 +18,17 @@ typedef struct {
   int64_t gen, seq;
 } slot;
 
+/* A loader thread and its private buffers. */
+typedef struct {
+  struct cddp_loader *l;
+  pthread_t thread;
+  int64_t *idx;
+  void *scratch;
+  uint8_t *label_u8;
+  uint32_t *order;
+  uint64_t *sortbuf;
+} worker;
+
 struct cddp_loader {
   cddp_loader_opts o;
   cddp_dataset *d;
@@ -26,7 +37,8 @@ struct cddp_loader {
   int64_t samples, nbatches;
   int nslots;
   slot *slots;
-  pthread_t thread;
+  int nworkers;
+  worker *workers;
   pthread_mutex_t mu;
   pthread_cond_t cv_prod, cv_cons;
   /* shared, under mu */
@@ -34,12 +46,9 @@ struct cddp_loader {
   int64_t gen, epoch, start_batch;
   int64_t want_seq;
   int held_prev, held_cur;
-  /* loader thread only */
-  int64_t *idx;
-  void *scratch;
-  uint8_t *label_u8;
-  uint32_t *order;
-  uint64_t *sortbuf;
+  int64_t next_seq;      /* next batch to claim */
+  int64_t sampler_ready; /* generation the sampler's epoch is set for */
+  int sampler_busy;      /* a thread is running set_epoch */
 };
 
 static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
@@ -96,27 +105,26 @@ static void check_ids(const cddp_loader *l, const int32_t *ids, int n, int width
     }
 }
 
-static void fill(cddp_loader *l, slot *sl, int64_t b) {
+/* Reads and checks the n rows w->idx into the slot (sampler already asked). */
+static void fill(worker *w, slot *sl, int n) {
+  cddp_loader *l = w->l;
   cddp_batch *bt = &sl->b;
-  int64_t first = b * l->o.batch;
-  int n = (int)(l->samples - first < l->o.batch ? l->samples - first : l->o.batch);
-  cddp_sampler_get(l->s, first, n, l->idx);
-  const int64_t *rows = l->idx;
+  const int64_t *rows = w->idx;
   cddp_dataset *d = l->d;
   /* Shuffled rows are visited in ascending order (results unchanged). */
   const uint32_t *ord = NULL;
   if (!l->o.eval && l->o.shuffle != CDDP_SHUFFLE_NONE) {
-    cddp_dataset_sort_order(rows, n, l->order, l->sortbuf);
-    ord = l->order;
+    cddp_dataset_sort_order(rows, n, w->order, w->sortbuf);
+    ord = w->order;
   }
   const cddp_data_info *fi = &d->info;
   switch (fi->schema) {
     case CDDP_SCHEMA_CTR: {
-      cddp_dataset_read_ordered(d, CDDP_CTR_LABEL, rows, ord, n, l->label_u8, l->scratch);
-      cddp_dataset_read_ordered(d, CDDP_CTR_DENSE_COL, rows, ord, n, bt->dense, l->scratch);
-      cddp_dataset_read_ordered(d, CDDP_CTR_SPARSE_COL, rows, ord, n, bt->sparse, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_CTR_LABEL, rows, ord, n, w->label_u8, w->scratch);
+      cddp_dataset_read_ordered(d, CDDP_CTR_DENSE_COL, rows, ord, n, bt->dense, w->scratch);
+      cddp_dataset_read_ordered(d, CDDP_CTR_SPARSE_COL, rows, ord, n, bt->sparse, w->scratch);
       for (int i = 0; i < n; i++) {
-        uint8_t y = l->label_u8[i];
+        uint8_t y = w->label_u8[i];
         if (y > 1)
           cddp_die(CDDP_EXIT_DATA, "%s: row %lld, column label: label %d is not 0 or 1", d->path,
                    (long long)rows[i], y);
@@ -144,10 +152,10 @@ static void fill(cddp_loader *l, slot *sl, int64_t b) {
       break;
     }
     case CDDP_SCHEMA_TWOTOWER: {
-      cddp_dataset_read_ordered(d, CDDP_TT_USER, rows, ord, n, bt->user_id, l->scratch);
-      cddp_dataset_read_ordered(d, CDDP_TT_HIST, rows, ord, n, bt->user_hist, l->scratch);
-      cddp_dataset_read_ordered(d, CDDP_TT_ITEM, rows, ord, n, bt->item_id, l->scratch);
-      cddp_dataset_read_ordered(d, CDDP_TT_CAT, rows, ord, n, bt->item_cat, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_TT_USER, rows, ord, n, bt->user_id, w->scratch);
+      cddp_dataset_read_ordered(d, CDDP_TT_HIST, rows, ord, n, bt->user_hist, w->scratch);
+      cddp_dataset_read_ordered(d, CDDP_TT_ITEM, rows, ord, n, bt->item_id, w->scratch);
+      cddp_dataset_read_ordered(d, CDDP_TT_CAT, rows, ord, n, bt->item_cat, w->scratch);
       check_ids(l, bt->user_id, n, 1, rows, "user_id", 0, fi->num_users);
       check_ids(l, bt->item_id, n, 1, rows, "item_id", 0, fi->num_items);
       check_ids(l, bt->item_cat, n, 1, rows, "item_cat", 0, fi->num_cats);
@@ -163,8 +171,8 @@ static void fill(cddp_loader *l, slot *sl, int64_t b) {
       break;
     }
     case CDDP_SCHEMA_IMAGE: {
-      cddp_dataset_read_ordered(d, CDDP_IMG_IMAGES, rows, ord, n, bt->images, l->scratch);
-      cddp_dataset_read_ordered(d, CDDP_IMG_LABELS, rows, ord, n, bt->labels, l->scratch);
+      cddp_dataset_read_ordered(d, CDDP_IMG_IMAGES, rows, ord, n, bt->images, w->scratch);
+      cddp_dataset_read_ordered(d, CDDP_IMG_LABELS, rows, ord, n, bt->labels, w->scratch);
       check_ids(l, bt->labels, n, 1, rows, "labels", 0, fi->num_classes);
       break;
     }
@@ -174,23 +182,33 @@ static void fill(cddp_loader *l, slot *sl, int64_t b) {
 }
 
 static void *thread_main(void *arg) {
-  cddp_loader *l = arg;
+  worker *w = arg;
+  cddp_loader *l = w->l;
   cddp_h5_quiet(); /* HDF5's error stack is per thread */
-  int64_t my_gen = 0, next = 0;
   pthread_mutex_lock(&l->mu);
   for (;;) {
     if (l->quit) break;
-    if (l->gen != my_gen) {
-      my_gen = l->gen;
-      int64_t epoch = l->epoch;
-      next = l->start_batch;
+    if (l->gen == 0) {
+      pthread_cond_wait(&l->cv_prod, &l->mu);
+      continue;
+    }
+    if (l->sampler_ready != l->gen) { /* a new epoch: one thread sets the sampler up */
+      if (l->sampler_busy) {
+        pthread_cond_wait(&l->cv_prod, &l->mu);
+        continue;
+      }
+      l->sampler_busy = 1;
+      int64_t g = l->gen, epoch = l->epoch;
       pthread_mutex_unlock(&l->mu);
-      cddp_sampler_set_epoch(l->s, epoch); /* the sampler belongs to this thread */
+      cddp_sampler_set_epoch(l->s, epoch);
       pthread_mutex_lock(&l->mu);
+      l->sampler_busy = 0;
+      l->sampler_ready = g;
+      pthread_cond_broadcast(&l->cv_prod);
       continue;
     }
     int free_slot = -1;
-    if (my_gen > 0 && next < l->nbatches)
+    if (l->next_seq < l->nbatches)
       for (int i = 0; i < l->nslots; i++)
         if (l->slots[i].state == SLOT_FREE) {
           free_slot = i;
@@ -202,10 +220,14 @@ static void *thread_main(void *arg) {
     }
     slot *sl = &l->slots[free_slot];
     sl->state = SLOT_FILLING;
-    sl->gen = my_gen;
-    sl->seq = next++;
+    sl->gen = l->gen;
+    sl->seq = l->next_seq++;
+    /* The sampler is shared: ask it under the lock (cheap next to the reads). */
+    int64_t first = sl->seq * l->o.batch;
+    int n = (int)(l->samples - first < l->o.batch ? l->samples - first : l->o.batch);
+    cddp_sampler_get(l->s, first, n, w->idx);
     pthread_mutex_unlock(&l->mu);
-    fill(l, sl, sl->seq);
+    fill(w, sl, n);
     pthread_mutex_lock(&l->mu);
     sl->state = sl->gen == l->gen ? SLOT_READY : SLOT_FREE; /* stale after a restart */
     pthread_cond_broadcast(&l->cv_cons);
@@ -251,17 +273,24 @@ cddp_loader *cddp_loader_open(const char *path, const cddp_loader_opts *o) {
     layout(&l->info, o->batch, &sl->b, sl->mem);
     sl->b.cap = o->batch;
   }
-  l->idx = cddp_xmalloc(sizeof(int64_t) * (size_t)o->batch, "loader indices");
-  l->scratch = cddp_xmalloc(cddp_dataset_scratch_bytes(l->d, o->batch), "loader scratch");
-  l->label_u8 = cddp_xmalloc((size_t)o->batch, "loader labels");
-  l->order = cddp_xmalloc(sizeof(uint32_t) * (size_t)o->batch, "loader order");
-  l->sortbuf = cddp_xmalloc(2 * sizeof(uint64_t) * (size_t)o->batch, "loader sort");
   l->held_prev = l->held_cur = -1;
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->cv_prod, NULL);
   pthread_cond_init(&l->cv_cons, NULL);
-  if (pthread_create(&l->thread, NULL, thread_main, l) != 0)
-    cddp_die(CDDP_EXIT_RUNTIME, "loader: cannot start the loader thread");
+  l->nworkers = o->threads > 0 ? o->threads : 1;
+  l->workers = cddp_xcalloc(sizeof(worker) * (size_t)l->nworkers, "loader threads");
+  for (int i = 0; i < l->nworkers; i++) {
+    worker *w = &l->workers[i];
+    w->l = l;
+    w->idx = cddp_xmalloc(sizeof(int64_t) * (size_t)o->batch, "loader indices");
+    w->scratch = cddp_xmalloc(cddp_dataset_scratch_bytes(l->d, o->batch), "loader scratch");
+    w->label_u8 = cddp_xmalloc((size_t)o->batch, "loader labels");
+    w->order = cddp_xmalloc(sizeof(uint32_t) * (size_t)o->batch, "loader order");
+    w->sortbuf = cddp_xmalloc(2 * sizeof(uint64_t) * (size_t)o->batch, "loader sort");
+  }
+  for (int i = 0; i < l->nworkers; i++)
+    if (pthread_create(&l->workers[i].thread, NULL, thread_main, &l->workers[i]) != 0)
+      cddp_die(CDDP_EXIT_RUNTIME, "loader: cannot start loader thread %d", i);
   return l;
 }
 
@@ -278,6 +307,7 @@ void cddp_loader_start_epoch_at(cddp_loader *l, int64_t epoch, int64_t batch_ind
   l->epoch = epoch;
   l->start_batch = batch_index;
   l->want_seq = batch_index;
+  l->next_seq = batch_index;
   for (int i = 0; i < l->nslots; i++)
     if (l->slots[i].state == SLOT_READY || l->slots[i].state == SLOT_HELD) l->slots[i].state = SLOT_FREE;
   l->held_prev = l->held_cur = -1;
@@ -323,17 +353,21 @@ void cddp_loader_close(cddp_loader *l) {
   l->quit = 1;
   pthread_cond_broadcast(&l->cv_prod);
   pthread_mutex_unlock(&l->mu);
-  pthread_join(l->thread, NULL);
+  for (int i = 0; i < l->nworkers; i++) pthread_join(l->workers[i].thread, NULL);
   for (int i = 0; i < l->nslots; i++) {
     if (l->o.host_alloc && l->o.host_free) l->o.host_free(l->slots[i].mem);
     else if (!l->o.host_alloc) free(l->slots[i].mem);
   }
   free(l->slots);
-  free(l->idx);
-  free(l->scratch);
-  free(l->label_u8);
-  free(l->order);
-  free(l->sortbuf);
+  for (int i = 0; i < l->nworkers; i++) {
+    worker *w = &l->workers[i];
+    free(w->idx);
+    free(w->scratch);
+    free(w->label_u8);
+    free(w->order);
+    free(w->sortbuf);
+  }
+  free(l->workers);
   cddp_sampler_destroy(l->s);
   cddp_dataset_close(l->d);
   pthread_mutex_destroy(&l->mu);

@@ -1,6 +1,7 @@
-/* The prefetching loader: one per rank. A background thread fills a ring of
- * host batch buffers ahead of the trainer, in the sampler's order, checking
- * every value as it enters.
+/* The prefetching loader: one per rank. A background thread (or `threads`
+ * of them, each filling a different batch) fills a ring of host batch buffers
+ * ahead of the trainer, in the sampler's order, checking every value as it
+ * enters. Batches are handed out strictly in order whatever the thread count.
  *
  * Ring contract. The ring has prefetch + 2 buffers. The batch returned by a
  * call to cddp_loader_next stays valid and unchanged until the call after the
@@ -44,6 +45,7 @@ typedef struct {
   int64_t block_rows;     /* block shuffle block; 0 = the file's chunk rows (4096 if contiguous) */
   int64_t window_blocks;  /* block shuffle window; 0 = 16 */
   int64_t max_table_rows; /* 0 = off */
+  int threads;            /* loader threads filling batches in parallel (0 = 1) */
   /* Optional allocator for the ring buffers (pinned memory); NULL = malloc. */
   void *(*host_alloc)(size_t bytes);
   void (*host_free)(void *p);

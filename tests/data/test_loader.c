@@ -192,7 +192,7 @@ static void roundtrip(const truth *t, const char *path) {
     int64_t total = 0;
     for (int r = 0; r < world; r++) {
       cddp_loader_opts o = {.rank = r, .world = world, .batch = batch, .seed = 7, .prefetch = 1 + mode % 3,
-                            .block_rows = 16, .window_blocks = 3};
+                            .block_rows = 16, .window_blocks = 3, .threads = 1 + (mode + r) % 3};
       if (mode == 1) o.shuffle = CDDP_SHUFFLE_FULL;
       if (mode == 2) o.shuffle = CDDP_SHUFFLE_BLOCK;
       if (mode == 3) o.eval = CDDP_EVAL_CONTIGUOUS;
@@ -266,7 +266,7 @@ static void test_resume_ring_and_tables(void **st) {
   snprintf(p, sizeof p, "%s/resume.h5", g_dir);
   write_cddp(&t, p);
   cddp_loader_opts o = {.rank = 1, .world = 2, .batch = 64, .seed = 3, .shuffle = CDDP_SHUFFLE_FULL,
-                        .prefetch = 3, .host_alloc = count_alloc, .host_free = count_free};
+                        .prefetch = 3, .threads = 3, .host_alloc = count_alloc, .host_free = count_free};
   cddp_loader *l = cddp_loader_open(p, &o);
   assert_int_equal(g_allocs, 5); /* prefetch + 2 ring buffers */
   int64_t nb = cddp_loader_batches_per_epoch(l);
@@ -299,6 +299,13 @@ static void test_resume_ring_and_tables(void **st) {
   assert_memory_equal(b->index, idx, 64 * sizeof(int64_t));
   cddp_loader_close(l);
   assert_int_equal(g_allocs, 0);
+
+  /* one thread gives the same batches as three */
+  o.threads = 1;
+  l = cddp_loader_open(p, &o);
+  cddp_loader_start_epoch(l, 4);
+  for (k = 0; (b = cddp_loader_next(l)); k++) assert_memory_equal(b->index, idx + k * 64, 64 * sizeof(int64_t));
+  cddp_loader_close(l);
 
   /* max_table_rows: tables min'd, ids taken modulo */
   cddp_loader_opts o2 = {.world = 1, .batch = 100, .max_table_rows = 100};

@@ -2,7 +2,7 @@
  * the trainer, plus `load` to push a file through the loader, for the data
  * tests and benchmarks.
  *   cddp_data_tool load FILE [--world W] [--rank R] [--batch B] [--shuffle none|full|block]
- *                  [--eval contiguous|strided] [--epochs E] [--max-table-rows M]
+ *                  [--eval contiguous|strided] [--epochs E] [--max-table-rows M] [--threads T]
  * prints "rows N sum S" where S is a checksum of every value read.
  *   cddp_data_tool mkbad KIND OUT.h5   (mkbad.c: broken files for the tests) */
 #include <stdio.h>
@@ -23,6 +23,7 @@ static int cmd_load(int argc, char **argv) {
     else if (!strcmp(a, "--rank")) o.rank = atoi(v);
     else if (!strcmp(a, "--batch")) o.batch = atoi(v);
     else if (!strcmp(a, "--epochs")) epochs = atoi(v);
+    else if (!strcmp(a, "--threads")) o.threads = atoi(v);
     else if (!strcmp(a, "--max-table-rows")) o.max_table_rows = atoll(v);
     else if (!strcmp(a, "--shuffle"))
       o.shuffle = !strcmp(v, "full") ? CDDP_SHUFFLE_FULL : !strcmp(v, "block") ? CDDP_SHUFFLE_BLOCK : CDDP_SHUFFLE_NONE;
