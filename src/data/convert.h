@@ -35,7 +35,8 @@ cddp_criteo_stats cddp_convert_criteo(const char *in, const char *out, const cdd
 const char *cddp_criteo_parse_line(const char *p, const char *e, uint8_t *label, int64_t ints[13],
                                    uint32_t hex[26], uint8_t missing[39]);
 
-/* Hash-mode id of hex value v of categorical column c (0-based): 1 + mix % (T-1). */
+/* Hash-mode id of hex value v of categorical column c (0-based):
+ * 1 + floor(mix64(v ^ (c+1) << 32) * (T-1) / 2^64). */
 int32_t cddp_criteo_hash_id(uint32_t v, int c, int64_t table_size);
 
 /* MNIST IDX images [N,H,W] (or [N,H,W,C]) + labels [N], plain or gzip.

@@ -18,73 +18,91 @@ enum { NFIELDS = 1 + CDDP_CTR_DENSE + CDDP_CTR_SPARSE, BUF = 8 << 20, ROWS = 655
 
 static char g_reason[96];
 
+/* Hex digit values; 0xFF for anything else. */
+static uint8_t HEXV[256];
+__attribute__((constructor)) static void init_hexv(void) {
+  memset(HEXV, 0xFF, sizeof HEXV);
+  for (int i = 0; i < 10; i++) HEXV['0' + i] = (uint8_t)i;
+  for (int i = 0; i < 6; i++) HEXV['a' + i] = HEXV['A' + i] = (uint8_t)(10 + i);
+}
+
+static const char *field_end(const char *p, const char *e) {
+  const char *q = memchr(p, '\t', (size_t)(e - p));
+  return q ? q : e;
+}
+
+/* One pass over the characters (no per-field memchr): each field is parsed
+ * where it stands and must end at a tab (or at the end for the last one). */
 const char *cddp_criteo_parse_line(const char *p, const char *e, uint8_t *label, int64_t ints[13],
                                    uint32_t hex[26], uint8_t missing[39]) {
+  const char *q = p;
   for (int f = 0; f < NFIELDS; f++) {
-    const char *q = memchr(p, '\t', (size_t)(e - p));
-    if (!q) q = e;
-    if (f < NFIELDS - 1 && q == e) {
-      snprintf(g_reason, sizeof g_reason, "wrong field count (%d, expected %d)", f + 1, NFIELDS);
-      return g_reason;
+    const char *start = q;
+    if (f == 0) {
+      if (q < e && (*q == '0' || *q == '1') && (q + 1 == e || q[1] == '\t')) {
+        *label = (uint8_t)(*q - '0');
+        q++;
+      } else {
+        const char *fe = field_end(start, e);
+        snprintf(g_reason, sizeof g_reason, "bad label '%.*s' (expected 0 or 1)", (int)(fe - start > 20 ? 20 : fe - start),
+                 start);
+        return g_reason;
+      }
+    } else if (f <= CDDP_CTR_DENSE) {
+      int64_t v = 0;
+      int neg = q < e && *q == '-';
+      q += neg;
+      const char *d0 = q;
+      unsigned dgt;
+      while (q < e && (dgt = (unsigned)(*q - '0')) <= 9) {
+        v = v * 10 + dgt;
+        q++;
+      }
+      size_t nd = (size_t)(q - d0);
+      if ((q < e && *q != '\t') || nd > 18 || (neg && nd == 0)) {
+        const char *fe = field_end(start, e);
+        snprintf(g_reason, sizeof g_reason, "bad integer '%.*s' in field I%d", (int)(fe - start > 24 ? 24 : fe - start),
+                 start, f);
+        return g_reason;
+      }
+      missing[f - 1] = q == start;
+      ints[f - 1] = neg ? -v : v;
+    } else {
+      uint32_t v = 0;
+      uint8_t x;
+      while (q < e && (x = HEXV[(unsigned char)*q]) < 16) {
+        v = v << 4 | x;
+        q++;
+      }
+      if ((q < e && *q != '\t') || q - start > 8) {
+        const char *fe = field_end(start, e);
+        snprintf(g_reason, sizeof g_reason, "bad hex '%.*s' in field C%d", (int)(fe - start > 24 ? 24 : fe - start),
+                 start, f - CDDP_CTR_DENSE);
+        return g_reason;
+      }
+      missing[f - 1] = q == start;
+      hex[f - 1 - CDDP_CTR_DENSE] = v;
     }
-    if (f == NFIELDS - 1 && q != e) {
+    if (f < NFIELDS - 1) {
+      if (q == e) {
+        snprintf(g_reason, sizeof g_reason, "wrong field count (%d, expected %d)", f + 1, NFIELDS);
+        return g_reason;
+      }
+      q++; /* the tab */
+    } else if (q != e) {
       int n = NFIELDS;
       for (const char *r = q; r < e; r++) n += *r == '\t';
       snprintf(g_reason, sizeof g_reason, "wrong field count (%d, expected %d)", n, NFIELDS);
       return g_reason;
     }
-    size_t len = (size_t)(q - p);
-    if (f == 0) {
-      if (len != 1 || (*p != '0' && *p != '1')) {
-        snprintf(g_reason, sizeof g_reason, "bad label '%.*s' (expected 0 or 1)", (int)(len > 20 ? 20 : len), p);
-        return g_reason;
-      }
-      *label = (uint8_t)(*p - '0');
-    } else if (f <= CDDP_CTR_DENSE) {
-      int64_t v = 0;
-      missing[f - 1] = len == 0;
-      if (len) {
-        const char *r = p;
-        int neg = *r == '-';
-        r += neg;
-        if (r == q || q - r > 18) goto bad_int;
-        for (; r < q; r++) {
-          unsigned dgt = (unsigned)(*r - '0');
-          if (dgt > 9) goto bad_int;
-          v = v * 10 + dgt;
-        }
-        if (neg) v = -v;
-      }
-      ints[f - 1] = v;
-    } else {
-      uint32_t v = 0;
-      missing[f - 1] = len == 0;
-      if (len > 8) goto bad_hex;
-      for (const char *r = p; r < q; r++) {
-        unsigned c = (unsigned char)*r, x;
-        if (c - '0' < 10) x = c - '0';
-        else if ((c | 32) - 'a' < 6) x = (c | 32) - 'a' + 10;
-        else goto bad_hex;
-        v = v << 4 | x;
-      }
-      hex[f - 1 - CDDP_CTR_DENSE] = v;
-    }
-    p = q + 1;
-    continue;
-  bad_int:
-    snprintf(g_reason, sizeof g_reason, "bad integer '%.*s' in field I%d", (int)(len > 24 ? 24 : len), p, f);
-    return g_reason;
-  bad_hex:
-    snprintf(g_reason, sizeof g_reason, "bad hex '%.*s' in field C%d", (int)(len > 24 ? 24 : len), p,
-             f - CDDP_CTR_DENSE);
-    return g_reason;
   }
   return NULL;
 }
 
 int32_t cddp_criteo_hash_id(uint32_t v, int c, int64_t table_size) {
+  /* multiply-shift instead of a 64-bit modulo: uniform and ~10x cheaper */
   uint64_t h = cddp_mix64((uint64_t)v ^ ((uint64_t)(c + 1) << 32));
-  return (int32_t)(1 + h % (uint64_t)(table_size - 1));
+  return (int32_t)(1 + (uint64_t)(((__uint128_t)h * (uint64_t)(table_size - 1)) >> 64));
 }
 
 void cddp_val_path(const char *out, char *buf, size_t cap) {

@@ -53,13 +53,13 @@ static void unload(table *t) {
 }
 
 /* Independent re-statement of the documented hash: splitmix64's finaliser of
- * value ^ (column+1) << 32, modulo T-1, plus 1. */
+ * value ^ (column+1) << 32, scaled to [0, T-1) by multiply-shift, plus 1. */
 static int32_t ref_hash(uint32_t v, int c, int64_t T) {
   uint64_t z = (uint64_t)v ^ ((uint64_t)(c + 1) << 32);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   z ^= z >> 31;
-  return (int32_t)(1 + z % (uint64_t)(T - 1));
+  return (int32_t)(1 + (uint64_t)(((unsigned __int128)z * (uint64_t)(T - 1)) >> 64));
 }
 
 static void test_sample_values(void **st) {
@@ -243,6 +243,45 @@ static void test_val_split_and_skip(void **st) {
   uint32_t hex[26];
   const char *l1 = "1\t2\t3";
   assert_non_null(strstr(cddp_criteo_parse_line(l1, l1 + strlen(l1), &y, ints, hex, miss), "field count (3"));
+  /* edge cases on an otherwise valid line: field k replaced by a bad value */
+  char good[1024];
+  int k = 0;
+  k += sprintf(good + k, "1");
+  for (int f = 1; f <= 13; f++) k += sprintf(good + k, "\t%d", f * 7 - 20);
+  for (int f = 0; f < 26; f++) k += sprintf(good + k, "\t%08x", 0xabc123u * (unsigned)f);
+  assert_null(cddp_criteo_parse_line(good, good + k, &y, ints, hex, miss));
+  assert_int_equal(ints[0], -13);
+  assert_int_equal(hex[25], (uint32_t)(0xabc123u * 25u));
+  const struct { int field; const char *val, *want; } cases[] = {
+      {2, "-", "bad integer '-' in field I2"},      {2, "1-2", "bad integer '1-2'"},
+      {3, "+5", "bad integer '+5'"},                {4, "1234567890123456789", "bad integer"},
+      {15, "0x12", "bad hex '0x12' in field C2"},   {16, "123456789", "bad hex '123456789'"},
+      {20, "12 34", "bad hex"},                     {0, "", "bad label ''"},
+      {0, "01", "bad label '01'"},                  {39, "abc\tdef", "wrong field count (41, expected 40)"},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    char line[1100];
+    int n = 0;
+    const char *p = good;
+    for (int f = 0; f < 40; f++) {
+      const char *q = strchr(p, '\t');
+      if (!q) q = good + k;
+      if (f) line[n++] = '\t';
+      if (f == cases[c].field) n += sprintf(line + n, "%s", cases[c].val);
+      else {
+        memcpy(line + n, p, (size_t)(q - p));
+        n += (int)(q - p);
+      }
+      p = q + 1;
+    }
+    const char *why = cddp_criteo_parse_line(line, line + n, &y, ints, hex, miss);
+    assert_non_null(why);
+    if (!strstr(why, cases[c].want)) fail_msg("case %zu: '%s' does not contain '%s'", c, why, cases[c].want);
+  }
+  /* a line cut short, and a trailing tab (41 fields) */
+  assert_non_null(strstr(cddp_criteo_parse_line(good, good + k - 12, &y, ints, hex, miss), "field count (39"));
+  good[k] = '\t';
+  assert_non_null(strstr(cddp_criteo_parse_line(good, good + k + 1, &y, ints, hex, miss), "field count (41"));
 }
 
 static int setup(void **st) {
