@@ -67,6 +67,8 @@ struct cddp_reducer {
   int communicate, micro, cycle_open, n_ready;
   double t_begin, t_last_ready;
   cddp_reducer_stats st;
+  long long steps;    /* communicating finish() calls (optimizer steps) */
+  int check_replicas; /* CDDP_CHECK_REPLICAS=1: hash parameters across ranks at destroy */
 };
 
 static size_t wire_size(const cddp_reducer *r) { return cddp_dtype_size(r->o.compress); }
@@ -124,6 +126,8 @@ cddp_reducer *cddp_reducer_create(cddp_comm *c, const cddp_backend *be, float *g
   if (!r->o.bucket_bytes) r->o.bucket_bytes = (size_t)25 << 20;
   if (!r->o.first_bucket_bytes) r->o.first_bucket_bytes = (size_t)1 << 20;
   if (r->o.accum_steps < 1) r->o.accum_steps = 1;
+  const char *chk = getenv("CDDP_CHECK_REPLICAS");
+  r->check_replicas = chk && atoi(chk) > 0;
   if (r->o.compress != CDDP_F32 && r->o.compress != CDDP_F16 && r->o.compress != CDDP_BF16)
     cddp_die(CDDP_EXIT_USAGE, "--grad-compress %s: use fp16 or bf16", cddp_dtype_name(r->o.compress));
   r->params = cddp_xmalloc(sizeof *params * (size_t)(n_params ? n_params : 1), "reducer params");
@@ -183,6 +187,8 @@ cddp_reducer *cddp_reducer_create(cddp_comm *c, const cddp_backend *be, float *g
 
 void cddp_reducer_destroy(cddp_reducer *r) {
   if (!r) return;
+  /* Before anything is freed: the comm and the parameters are still alive. */
+  if (r->check_replicas) cddp_ddp_check_replicas(r->c, r->steps);
   const cddp_backend *be = r->be;
   for (int k = 0; k < r->nb; k++)
     if (r->b[k].wire) be->free(r->b[k].wire);
@@ -317,6 +323,7 @@ void cddp_reducer_finish(cddp_reducer *r) {
   double t0 = cddp_now_s();
   r->st.backward_ms = 1e3 * (r->t_last_ready - r->t_begin);
   if (!r->communicate) return; /* accumulation micro-step: gradients stay local */
+  r->steps++;
   r->cycle_open = 0;
   if (!r->o.overlap) { /* --no-overlap: everything starts now, in gradient order */
     for (int k = 0; k < r->nb; k++) launch_bucket(r, &r->b[k]);

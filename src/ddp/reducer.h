@@ -72,5 +72,13 @@ void cddp_reducer_bucket(const cddp_reducer *r, int b, size_t *offset, size_t *n
  * Then rank 0's parameters (n floats) are broadcast to all ranks. */
 void cddp_ddp_check_same(cddp_comm *c, const char *description);
 void cddp_ddp_broadcast_params(cddp_comm *c, float *master, size_t n);
+/* Added (issue 5): replica check. Hashes the parameters last passed to
+ * cddp_ddp_broadcast_params (FNV-1a of their bytes; device memory is copied
+ * to the host) and all-gathers the hashes: a mismatch dies (exit 1) naming
+ * both ranks; otherwise rank 0 logs the hash. Returns 0 (does nothing) when
+ * no parameters were broadcast. Collective: every rank must call it.
+ * cddp_reducer_destroy calls it when CDDP_CHECK_REPLICAS=1 is set in the
+ * environment, i.e. at the end of training (tests/cli). */
+int cddp_ddp_check_replicas(cddp_comm *c, long long steps);
 
 #endif
