@@ -27,7 +27,7 @@ int main(int argc, char **argv) {
     }
   }
   cddp_log_set_quiet(1);
-  char tsv[1024], gz[1024], out[1024];
+  char tsv[1024], gz[1040], out[1024];
   snprintf(tsv, sizeof tsv, "%s/bench_criteo_%lld.tsv", dir, (long long)rows);
   snprintf(gz, sizeof gz, "%s.gz", tsv);
   snprintf(out, sizeof out, "%s/bench_criteo_%lld.h5", dir, (long long)rows);
