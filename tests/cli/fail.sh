@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Model-level failures of a DDP job end every rank with a clear message and
+# the right exit code, never a hang (each case runs under `timeout 60`).
+# A per-rank wrapper (OMPI_COMM_WORLD_RANK) gives one rank different options.
+# usage: fail.sh CDDP MPIRUN CASE
+#   emb_dim      two_tower, rank 1 of 2 has --emb-dim 8: exit 2 naming the parameter shapes
+#   table_rows   dlrm, rank 3 of 4 caps tables with --max-table-rows 16: exit 2
+#   variant      dlrm, rank 1 of 2 runs --variant kaggle: exit 2 naming the variants
+#   replicas     dlrm, rank 1 of 2 has another --lr (not part of the start-up check),
+#                CDDP_CHECK_REPLICAS=1: the replica check at the end fails, exit 1
+#   bad_input    rank 1 of 2 reads a missing --train file: exit 3, the job ends
+set -u
+CDDP=$1 MPIRUN=$2 CASE=$3
+W=$(mktemp -d /tmp/cddp_ddp_fail.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+# wrapper RANK EXTRA...: runs cddp with EXTRA appended on that rank only.
+cat >"$W/wrap.sh" <<'WRAP'
+#!/usr/bin/env bash
+cddp=$1 rank=$2 n=$3
+shift 3
+extra=("${@:1:$n}")
+shift "$n"
+if [ "${OMPI_COMM_WORLD_RANK:-0}" = "$rank" ]; then exec "$cddp" "$@" "${extra[@]}"; fi
+exec "$cddp" "$@"
+WRAP
+chmod +x "$W/wrap.sh"
+COMMON=(--threads 1 --max-steps 4 --progress plain --timeout 20)
+expect() { # want-rc regex np rank "extra..." args...
+  local want=$1 re=$2 np=$3 rank=$4 extra=$5
+  shift 5
+  local -a ex
+  read -r -a ex <<<"$extra"
+  local t0=$SECONDS out rc
+  out=$(timeout 60 "$MPIRUN" --oversubscribe -np "$np" "$W/wrap.sh" "$CDDP" "$rank" "${#ex[@]}" \
+    "${ex[@]}" train "$@" "${COMMON[@]}" 2>&1)
+  rc=$?
+  echo "$out" | grep -E "cddp|rank" | head -5
+  if [ $rc = "$want" ] && grep -Eq "$re" <<<"$out"; then
+    echo "ok: $CASE: exit $rc after $((SECONDS - t0)) s"
+    exit 0
+  fi
+  echo "FAIL: $CASE: exit $rc (want $want), message /$re/ $(grep -Eq "$re" <<<"$out" && echo found || echo missing)"
+  echo "$out" | tail -20
+  exit 1
+}
+case $CASE in
+emb_dim)
+  "$CDDP" gen twotower "$W/d.h5" --rows 400 --seed 3 --num-users 50 --num-items 60 --num-cats 5 \
+    --hist-len 4 --quiet || exit 1
+  expect 2 'ranks disagree on the model/data configuration: rank 0 and rank 1 first differ at line [0-9]+: rank 0 has ".*\[[0-9,]*4\].*", rank 1 has ".*\[[0-9,]*8\]' \
+    2 1 "--emb-dim 8" --model two_tower --variant tiny --train "$W/d.h5" --batch 16 ;;
+table_rows)
+  "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
+  expect 2 'ranks disagree on the model/data configuration: rank 0 and rank 3 first differ' \
+    4 3 "--max-table-rows 16" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 ;;
+variant)
+  "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
+  expect 2 'first differ at line 1: rank 0 has "model=dlrm variant=tiny .*", rank 1 has "model=dlrm variant=kaggle ' \
+    2 1 "--variant kaggle" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 ;;
+replicas)
+  "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
+  export CDDP_CHECK_REPLICAS=1
+  expect 1 'replica check: parameters differ across ranks after 4 steps: rank 0 hash [0-9a-f]+, rank 1 hash' \
+    2 1 "--lr 0.2" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 --lr 0.1 ;;
+bad_input)
+  "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
+  expect 3 "rank 1: .*$W/missing.h5" \
+    2 1 "--train $W/missing.h5" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 ;;
+*) echo "unknown case $CASE"; exit 2 ;;
+esac
