@@ -98,9 +98,24 @@ static int as_int(size_t v, const char *what) {
 }
 
 /* ---- the communication thread -------------------------------------------- */
+/* Gentle progress (poll_ns > 0): the thread tests a nonblocking collective and
+ * sleeps between tests instead of spinning inside a blocking MPI call, which
+ * leaves the core to the compute threads (Open MPI's shared-memory transport
+ * busy-polls inside blocking calls). */
+static void complete(comm_mpi *m, MPI_Request *rq) {
+  struct timespec nap = {0, m->poll_ns};
+  int flag = 0;
+  for (;;) {
+    mpiCheck(MPI_Test(rq, &flag, MPI_STATUS_IGNORE));
+    if (flag) return;
+    nanosleep(&nap, NULL);
+  }
+}
+
 static void run_coll(comm_mpi *m, cddp_coll *k) {
   MPI_Comm cm = m->comm;
-  int W = m->base.world, R = m->base.rank;
+  MPI_Request rq;
+  int W = m->base.world, R = m->base.rank, poll = m->poll_ns > 0;
   switch (k->kind) {
   case CDDP_COLL_ALLREDUCE: {
     size_t es = cddp_dtype_size(k->dtype);
@@ -109,17 +124,9 @@ static void run_coll(comm_mpi *m, cddp_coll *k) {
     for (size_t off = 0; off < k->count; off += MPI_CHUNK) {
       size_t n = k->count - off < MPI_CHUNK ? k->count - off : MPI_CHUNK;
       if (m->poll_ns > 0) {
-        /* Gentle progress: the thread sleeps between tests instead of spinning
-         * inside MPI, leaving the core to backward's compute. */
         MPI_Request rq;
-        int flag = 0;
-        struct timespec nap = {0, m->poll_ns};
         mpiCheck(MPI_Iallreduce(MPI_IN_PLACE, (char *)k->buf + off * es, (int)n, dt, op, cm, &rq));
-        for (;;) {
-          mpiCheck(MPI_Test(&rq, &flag, MPI_STATUS_IGNORE));
-          if (flag) break;
-          nanosleep(&nap, NULL);
-        }
+        complete(m, &rq);
       } else {
         mpiCheck(MPI_Allreduce(MPI_IN_PLACE, (char *)k->buf + off * es, (int)n, dt, op, cm));
       }
@@ -130,13 +137,23 @@ static void run_coll(comm_mpi *m, cddp_coll *k) {
   case CDDP_COLL_BROADCAST:
     for (size_t off = 0; off < k->count; off += MPI_CHUNK) {
       size_t n = k->count - off < MPI_CHUNK ? k->count - off : MPI_CHUNK;
-      mpiCheck(MPI_Bcast((char *)k->buf + off, (int)n, MPI_BYTE, k->root, cm));
+      if (poll) {
+        mpiCheck(MPI_Ibcast((char *)k->buf + off, (int)n, MPI_BYTE, k->root, cm, &rq));
+        complete(m, &rq);
+      } else {
+        mpiCheck(MPI_Bcast((char *)k->buf + off, (int)n, MPI_BYTE, k->root, cm));
+      }
     }
     break;
   case CDDP_COLL_ALLGATHER: {
     int n = as_int(k->count, "all-gather");
     const void *s = k->send == (char *)k->recv + (size_t)R * k->count ? MPI_IN_PLACE : k->send;
-    mpiCheck(MPI_Allgather(s, n, MPI_BYTE, k->recv, n, MPI_BYTE, cm));
+    if (poll) {
+      mpiCheck(MPI_Iallgather(s, n, MPI_BYTE, k->recv, n, MPI_BYTE, cm, &rq));
+      complete(m, &rq);
+    } else {
+      mpiCheck(MPI_Allgather(s, n, MPI_BYTE, k->recv, n, MPI_BYTE, cm));
+    }
     break;
   }
   case CDDP_COLL_ALLGATHERV: {
@@ -145,17 +162,33 @@ static void run_coll(comm_mpi *m, cddp_coll *k) {
       m->idispls[r] = as_int(k->displs[r], "all-gatherv displacement");
     }
     const void *s = k->send == (char *)k->recv + k->displs[R] ? MPI_IN_PLACE : k->send;
-    mpiCheck(MPI_Allgatherv(s, m->icounts[R], MPI_BYTE, k->recv, m->icounts, m->idispls,
-                            MPI_BYTE, cm));
+    if (poll) {
+      mpiCheck(MPI_Iallgatherv(s, m->icounts[R], MPI_BYTE, k->recv, m->icounts, m->idispls,
+                               MPI_BYTE, cm, &rq));
+      complete(m, &rq);
+    } else {
+      mpiCheck(MPI_Allgatherv(s, m->icounts[R], MPI_BYTE, k->recv, m->icounts, m->idispls,
+                              MPI_BYTE, cm));
+    }
     break;
   }
   case CDDP_COLL_ALLTOALL: {
     int n = as_int(k->count, "all-to-all");
-    mpiCheck(MPI_Alltoall(k->send, n, MPI_BYTE, k->recv, n, MPI_BYTE, cm));
+    if (poll) {
+      mpiCheck(MPI_Ialltoall(k->send, n, MPI_BYTE, k->recv, n, MPI_BYTE, cm, &rq));
+      complete(m, &rq);
+    } else {
+      mpiCheck(MPI_Alltoall(k->send, n, MPI_BYTE, k->recv, n, MPI_BYTE, cm));
+    }
     break;
   }
   case CDDP_COLL_BARRIER:
-    mpiCheck(MPI_Barrier(cm));
+    if (poll) {
+      mpiCheck(MPI_Ibarrier(cm, &rq));
+      complete(m, &rq);
+    } else {
+      mpiCheck(MPI_Barrier(cm));
+    }
     break;
   }
 }

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Weak scaling and overlap of `cddp train` on the CPU, 1 thread per rank
+# (issue 5, "Performance"). For each model (vit-fmnist on Fashion-MNIST,
+# dlrm kaggle on `cddp gen ctr` data) and each progress mode of the MPI
+# communication thread, runs interleaved REPS times:
+#   1 rank x batch B | 2 ranks x batch B (overlap) | 2 ranks x batch B --no-overlap
+# and reports medians over the repetitions of
+#   samples/s per rank (median of the logging intervals after the first),
+#   weak-scaling efficiency = per-rank(2 ranks, overlap) / per-rank(1 rank),
+#   backward_ms, comm_ms, exposed_comm_ms per step and exposed/comm.
+# comm_ms is the reducer's sum over buckets of launch-to-completion time
+# (docs/ddp.md): buckets queue behind each other on one comm thread, so it
+# can exceed the step time; exposed_comm_ms is what finish() waited.
+# Modes: "block"  (CDDP_MPI_POLL_US=0: the comm thread blocks inside MPI),
+#        "pollN"  (CDDP_MPI_POLL_US=N: nonblocking collectives, MPI_Test + N us sleeps),
+#        "yield"  (block + --mca mpi_yield_when_idle 1).
+# usage: bench/bench_scaling.sh [CDDP] [WORKDIR]
+#   env: REPS (3), MODELS ("vit dlrm"), MODES ("block poll50 yield"),
+#        VIT_STEPS (25), DLRM_STEPS (40), VIT_BATCH (64), DLRM_BATCH (2048)
+set -u
+CDDP=${1:-build/cddp}
+D=${2:-/tmp/cddp_bench_scaling}
+REPS=${REPS:-3}
+MODELS=${MODELS:-"vit dlrm"}
+MODES=${MODES:-"block poll50 yield"}
+VIT_STEPS=${VIT_STEPS:-25} DLRM_STEPS=${DLRM_STEPS:-40}
+VIT_BATCH=${VIT_BATCH:-64} DLRM_BATCH=${DLRM_BATCH:-2048}
+MPIRUN=${MPIRUN:-mpirun}
+FM=${FMNIST:-/usr/share/datasets/fashion-mnist}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+mkdir -p "$D"
+[ -f "$D/fmnist.h5" ] || "$CDDP" convert idx "$FM/train-images-idx3-ubyte.gz" \
+  "$FM/train-labels-idx1-ubyte.gz" "$D/fmnist.h5" >/dev/null || exit 1
+[ -f "$D/ctr.h5" ] || "$CDDP" gen ctr "$D/ctr.h5" --rows 400000 --seed 5 --quiet || exit 1
+
+echo "# bench_scaling: $(date -u '+%F %T UTC'), commit $(git rev-parse --short HEAD 2>/dev/null)," \
+  "$(getconf _NPROCESSORS_ONLN) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# one MODEL MODE NP OVERLAP(1|0) REP: runs and appends one JSON line of figures to $D/results.jsonl
+one() {
+  local model=$1 mode=$2 np=$3 ov=$4 rep=$5 args steps batch
+  if [ "$model" = vit ]; then
+    steps=$VIT_STEPS batch=$VIT_BATCH
+    args=(--model vit --variant vit-fmnist --train "$D/fmnist.h5" --log-every 5)
+  else
+    steps=$DLRM_STEPS batch=$DLRM_BATCH
+    args=(--model dlrm --variant kaggle --train "$D/ctr.h5" --log-every 5)
+  fi
+  [ "$ov" = 0 ] && args+=(--no-overlap)
+  local L=() m=$D/m_${model}_${mode}_${np}_${ov}_${rep}.jsonl
+  rm -f "$m"
+  if [ "$np" -gt 1 ]; then
+    L=("$MPIRUN" --oversubscribe -np "$np")
+    case $mode in
+    block) L+=(-x CDDP_MPI_POLL_US=0) ;;
+    poll*) L+=(-x CDDP_MPI_POLL_US="${mode#poll}") ;;
+    yield) L+=(-x CDDP_MPI_POLL_US=0 --mca mpi_yield_when_idle 1) ;;
+    esac
+  fi
+  local load
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  "${L[@]}" "$CDDP" train "${args[@]}" --batch "$batch" --max-steps "$steps" --threads 1 \
+    --progress plain --quiet --metrics-out "$m" >/dev/null 2>"$m.err" || {
+    echo "run failed: $model $mode np=$np overlap=$ov"; cat "$m.err"; return 1; }
+  python3 - "$m" "$model" "$mode" "$np" "$ov" "$load" >>"$D/results.jsonl" <<'PY'
+import json, statistics, sys
+path, model, mode, np_, ov, load = sys.argv[1:]
+rows = [json.loads(l) for l in open(path) if '"train"' in l][1:]  # first interval = warm-up
+med = lambda k: statistics.median(r[k] for r in rows)
+print(json.dumps(dict(model=model, mode=mode, np=int(np_), overlap=int(ov), load=float(load),
+    per_rank=med("samples_per_s") / int(np_), backward_ms=med("backward_ms"),
+    comm_ms=med("comm_ms"), exposed_ms=med("exposed_comm_ms"))))
+PY
+}
+
+rm -f "$D/results.jsonl"
+for model in $MODELS; do
+  for rep in $(seq "$REPS"); do
+    for mode in $MODES; do
+      # the 1-rank baseline does not depend on the mode: run it once per repetition
+      [ "$mode" = "${MODES%% *}" ] && one "$model" "$mode" 1 1 "$rep"
+      one "$model" "$mode" 2 1 "$rep"
+      one "$model" "$mode" 2 0 "$rep"
+    done
+  done
+done
+echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$D/results.jsonl" <<'PY'
+import json, statistics, sys
+R = [json.loads(l) for l in open(sys.argv[1])]
+med = lambda xs: statistics.median(xs) if xs else float("nan")
+def sel(**k): return [r for r in R if all(r[a] == b for a, b in k.items())]
+print("%-5s %-7s %-10s %10s %7s %9s %9s %9s %8s %6s" % ("model", "mode", "run", "per-rank/s",
+      "eff", "bwd_ms", "comm_ms", "expo_ms", "exp/comm", "load"))
+for model in dict.fromkeys(r["model"] for r in R):
+    base = med([r["per_rank"] for r in sel(model=model, np=1)])
+    print("%-5s %-7s %-10s %10.1f %7s %9.1f %9s %9s %8s %6.2f" % (model, "-", "1 rank", base, "",
+          med([r["backward_ms"] for r in sel(model=model, np=1)]), "", "", "",
+          med([r["load"] for r in sel(model=model, np=1)])))
+    for mode in dict.fromkeys(r["mode"] for r in R):
+        for ov, name in ((1, "2 overlap"), (0, "2 no-ovl")):
+            s = sel(model=model, mode=mode, np=2, overlap=ov)
+            if not s: continue
+            pr = med([r["per_rank"] for r in s])
+            ratio = med([r["exposed_ms"] / r["comm_ms"] if r["comm_ms"] > 0 else 0 for r in s])
+            print("%-5s %-7s %-10s %10.1f %6.1f%% %9.1f %9.1f %9.1f %7.1f%% %6.2f" % (model, mode,
+                  name, pr, 100 * pr / base, med([r["backward_ms"] for r in s]),
+                  med([r["comm_ms"] for r in s]), med([r["exposed_ms"] for r in s]), 100 * ratio,
+                  med([r["load"] for r in s])))
+PY
