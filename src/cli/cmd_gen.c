@@ -14,7 +14,9 @@ static const char *USAGE =
     "            --format h5|tsv  tsv writes raw Criteo-layout text (gzip when OUT ends in .gz)\n"
     "  twotower: --num-users U (2000) --num-items I (5000) --num-cats C (50) --hist-len H (20)\n"
     "  images:   --num-classes K (10) --height H (28) --width W (28) --channels C (1)\n"
-    "  all:      --quiet\n";
+    "  all:      --val-rows N     also write N validation rows from the same planted model (own row stream)\n"
+    "            --val-out PATH   validation file (default OUT with -val before .h5)\n"
+    "            --quiet\n";
 
 int cddp_cmd_gen(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -40,9 +42,11 @@ int cddp_cmd_gen(int argc, char **argv) {
     INT_OPT("--height", height, 4, 100000);
     INT_OPT("--width", width, 4, 100000);
     INT_OPT("--channels", channels, 1, 64);
+    INT_OPT("--val-rows", val_rows, 1, INT64_MAX);
 #undef INT_OPT
     else if (!strcmp(a, "--seed")) o.seed = (uint64_t)cddp_arg_i64(a, cddp_arg_value(argc, argv, &i), 0, INT64_MAX);
     else if (!strcmp(a, "--quiet")) o.quiet = 1;
+    else if (!strcmp(a, "--val-out")) o.val_out = cddp_arg_value(argc, argv, &i);
     else if (!strcmp(a, "--format")) {
       const char *v = cddp_arg_value(argc, argv, &i);
       if (!strcmp(v, "tsv")) o.tsv = 1;
@@ -62,6 +66,14 @@ int cddp_cmd_gen(int argc, char **argv) {
   }
   if (!out) {
     fprintf(stderr, "cddp gen: missing OUT\n%s", USAGE);
+    return CDDP_EXIT_USAGE;
+  }
+  if (o.val_out && !o.val_rows) {
+    fprintf(stderr, "cddp gen: --val-out needs --val-rows\n");
+    return CDDP_EXIT_USAGE;
+  }
+  if (o.tsv && o.val_rows) {
+    fprintf(stderr, "cddp gen: --val-rows needs h5 output, not --format tsv\n");
     return CDDP_EXIT_USAGE;
   }
   if (o.tsv && strcmp(kind, "ctr")) {

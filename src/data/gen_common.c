@@ -1,8 +1,11 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "data/convert.h"
 #include "data/gen.h"
+#include "data/prng.h"
 
 void cddp_gen_defaults(cddp_gen_opts *o) {
   memset(o, 0, sizeof *o);
@@ -49,4 +52,14 @@ double cddp_exact_auc(const float *p, const uint8_t *y, int64_t n) {
   }
   free(k);
   return pos > 0 && neg > 0 ? auc / (pos * neg) : 0.5;
+}
+
+uint64_t cddp_gen_row_state(uint64_t seed, int val, int64_t i) {
+  return cddp_mix64(val ? seed ^ CDDP_GEN_VAL_SALT : seed) ^ ((uint64_t)i * 0x9E3779B97F4A7C15ull);
+}
+
+void cddp_gen_val_path(const char *out, const cddp_gen_opts *o, char *buf, size_t cap) {
+  if (o->val_out) snprintf(buf, cap, "%s", o->val_out);
+  else cddp_val_path(out, buf, cap);
+  if (!strcmp(buf, out)) cddp_die(CDDP_EXIT_USAGE, "gen: the validation file must differ from OUT (%s)", out);
 }

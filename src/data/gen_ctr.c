@@ -86,8 +86,9 @@ static void model_free(model *m) {
   }
 }
 
-static void gen_row(const model *m, int64_t i, row *x) {
-  cddp_rng r = {cddp_mix64(m->seed) ^ ((uint64_t)i * 0x9E3779B97F4A7C15ull)};
+/* Row i of the training (val = 0) or validation (val = 1) stream. */
+static void gen_row(const model *m, int val, int64_t i, row *x) {
+  cddp_rng r = {cddp_gen_row_state(m->seed, val, i)};
   double z = 0;
   for (int j = 0; j < CDDP_CTR_DENSE; j++) {
     double u = cddp_rng_uniform(&r), g = cddp_rng_normal(&r);
@@ -128,7 +129,7 @@ static void calibrate(model *m, int64_t rows) {
   double *z = cddp_xmalloc(sizeof(double) * (size_t)n, "calibration");
   row x;
   for (int64_t i = 0; i < n; i++) {
-    gen_row(m, i, &x);
+    gen_row(m, 0, i, &x);
     z[i] = x.z;
   }
   double lo = -30, hi = 30;
@@ -159,7 +160,7 @@ static void write_tsv(const char *out, const model *m, const cddp_gen_opts *o) {
   row x;
   int64_t pos = 0;
   for (int64_t i = 0; i < o->rows; i++) {
-    gen_row(m, i, &x);
+    gen_row(m, 0, i, &x);
     int y = x.u < sigmoid(x.z + m->bias);
     int k = snprintf(line, sizeof line, "%d", y);
     for (int j = 0; j < CDDP_CTR_DENSE; j++) {
@@ -182,35 +183,25 @@ static void write_tsv(const char *out, const model *m, const cddp_gen_opts *o) {
                   100.0 * (double)pos / (double)o->rows);
 }
 
-void cddp_gen_ctr(const char *out, const cddp_gen_opts *o) {
-  if (o->rows <= 0) cddp_die(CDDP_EXIT_USAGE, "gen ctr: --rows must be positive");
-  if (o->table_size < 2 || o->table_size > INT32_MAX)
-    cddp_die(CDDP_EXIT_USAGE, "gen ctr: --table-size must be in [2, 2^31)");
-  model m;
-  model_init(&m, o);
-  calibrate(&m, o->rows);
-  if (o->tsv) {
-    write_tsv(out, &m, o);
-    model_free(&m);
-    return;
-  }
-  cddp_data_info info = {.schema = CDDP_SCHEMA_CTR, .rows = o->rows};
-  for (int c = 0; c < CDDP_CTR_SPARSE; c++) info.table_sizes[c] = m.T[c];
-  cddp_writer *w = cddp_writer_create(out, CDDP_SCHEMA_CTR, &info);
+/* Writes `rows` rows of stream `val` under a temporary name, with the
+ * ground-truth attributes of those rows; returns the uncommitted writer. */
+static cddp_writer *write_split(const char *out, const model *m, int val, int64_t rows, const cddp_gen_opts *o,
+                                const cddp_data_info *info) {
+  cddp_writer *w = cddp_writer_create(out, CDDP_SCHEMA_CTR, info);
   enum { BLK = 65536 };
   uint8_t *lab = cddp_xmalloc(BLK, "rows");
   float *dense = cddp_xmalloc(sizeof(float) * BLK * CDDP_CTR_DENSE, "rows");
   int32_t *sparse = cddp_xmalloc(sizeof(int32_t) * BLK * CDDP_CTR_SPARSE, "rows");
-  float *p = cddp_xmalloc(sizeof(float) * (size_t)o->rows, "probabilities");
-  uint8_t *y = cddp_xmalloc((size_t)o->rows, "labels");
+  float *p = cddp_xmalloc(sizeof(float) * (size_t)rows, "probabilities");
+  uint8_t *y = cddp_xmalloc((size_t)rows, "labels");
   double ll = 0, pos = 0;
   row x;
-  for (int64_t i0 = 0; i0 < o->rows; i0 += BLK) {
-    int n = (int)(o->rows - i0 < BLK ? o->rows - i0 : BLK);
+  for (int64_t i0 = 0; i0 < rows; i0 += BLK) {
+    int n = (int)(rows - i0 < BLK ? rows - i0 : BLK);
     for (int k = 0; k < n; k++) {
       int64_t i = i0 + k;
-      gen_row(&m, i, &x);
-      double pr = sigmoid(x.z + m.bias);
+      gen_row(m, val, i, &x);
+      double pr = sigmoid(x.z + m->bias);
       y[i] = lab[k] = x.u < pr;
       p[i] = (float)pr;
       pos += y[i];
@@ -222,22 +213,53 @@ void cddp_gen_ctr(const char *out, const cddp_gen_opts *o) {
     cddp_writer_append(w, CDDP_CTR_DENSE_COL, dense, n);
     cddp_writer_append(w, CDDP_CTR_SPARSE_COL, sparse, n);
   }
-  double auc = cddp_exact_auc(p, y, o->rows);
-  ll /= (double)o->rows;
+  double auc = cddp_exact_auc(p, y, rows);
+  ll /= (double)rows;
   int64_t seed = (int64_t)o->seed;
   cddp_h5_write_attr_f64(w->tmp_path, w->file, "bayes_auc", auc);
   cddp_h5_write_attr_f64(w->tmp_path, w->file, "bayes_logloss", ll);
-  cddp_h5_write_attr_f64(w->tmp_path, w->file, "positive_rate", pos / (double)o->rows);
+  cddp_h5_write_attr_f64(w->tmp_path, w->file, "positive_rate", pos / (double)rows);
   cddp_h5_write_attr_i64(w->tmp_path, w->file, "gen_seed", &seed, 1);
   cddp_h5_write_attr_str(w->tmp_path, w->file, "generator", "cddp gen ctr");
-  cddp_writer_commit(w, &info);
+  cddp_h5_write_attr_str(w->tmp_path, w->file, "split", val ? "val" : "train");
   if (!o->quiet)
-    cddp_log_info("%s: %lld rows, %.1f%% positive, bayes_auc %.4f, bayes_logloss %.4f", out, (long long)o->rows,
-                  100 * pos / (double)o->rows, auc, ll);
+    cddp_log_info("%s: %lld rows, %.1f%% positive, bayes_auc %.4f, bayes_logloss %.4f", out, (long long)rows,
+                  100 * pos / (double)rows, auc, ll);
   free(lab);
   free(dense);
   free(sparse);
   free(p);
   free(y);
+  return w;
+}
+
+void cddp_gen_ctr(const char *out, const cddp_gen_opts *o) {
+  if (o->rows <= 0) cddp_die(CDDP_EXIT_USAGE, "gen ctr: --rows must be positive");
+  if (o->val_rows < 0) cddp_die(CDDP_EXIT_USAGE, "gen ctr: --val-rows must not be negative");
+  if (o->table_size < 2 || o->table_size > INT32_MAX)
+    cddp_die(CDDP_EXIT_USAGE, "gen ctr: --table-size must be in [2, 2^31)");
+  if (o->tsv && o->val_rows > 0) cddp_die(CDDP_EXIT_USAGE, "gen ctr: --val-rows needs h5 output, not --format tsv");
+  char valpath[4096];
+  if (o->val_rows > 0) cddp_gen_val_path(out, o, valpath, sizeof valpath);
+  model m;
+  model_init(&m, o);
+  calibrate(&m, o->rows);
+  if (o->tsv) {
+    write_tsv(out, &m, o);
+    model_free(&m);
+    return;
+  }
+  cddp_data_info info = {.schema = CDDP_SCHEMA_CTR, .rows = o->rows};
+  for (int c = 0; c < CDDP_CTR_SPARSE; c++) info.table_sizes[c] = m.T[c];
+  cddp_writer *w = write_split(out, &m, 0, o->rows, o, &info);
+  if (o->val_rows > 0) {
+    cddp_data_info vinfo = info;
+    vinfo.rows = o->val_rows;
+    cddp_writer *v = write_split(valpath, &m, 1, o->val_rows, o, &vinfo);
+    cddp_writer_commit(w, &info);
+    cddp_writer_commit(v, &vinfo);
+  } else {
+    cddp_writer_commit(w, &info);
+  }
   model_free(&m);
 }

@@ -11,7 +11,8 @@
  * earlier items drawn from the same distribution (padded with -1).
  * oracle_recall_at_50: fraction of rows whose target is among the user's 50
  * best items by true score (all rows, full corpus) — the best a retrieval
- * model can do. Memory: num_users * num_items floats for the per-user CDFs. */
+ * model can do; a validation file (--val-rows) gets the value of its own rows.
+ * Memory: num_users * num_items floats for the per-user CDFs. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,64 @@ static int64_t draw(const float *cdf, int64_t n, double q) {
   return lo;
 }
 
+typedef struct {
+  int64_t U, I;
+  int H;
+  const float *cdf, *thresh, *users, *item, *pop;
+  const int32_t *cat;
+} tt_model;
+
+/* Writes `rows` rows of stream `val` (0 train, 1 validation) under a
+ * temporary name with the oracle recall of those rows; returns the
+ * uncommitted writer. The target is in the user's top 50 iff
+ * s(u, target) >= threshold(u). */
+static cddp_writer *write_split(const char *out, const tt_model *m, int val, int64_t rows, const cddp_gen_opts *o,
+                                const cddp_data_info *info) {
+  int64_t U = m->U, I = m->I;
+  int H = m->H;
+  cddp_writer *w = cddp_writer_create(out, CDDP_SCHEMA_TWOTOWER, info);
+  enum { BLK = 16384 };
+  int32_t *uid = cddp_xmalloc(sizeof(int32_t) * BLK, "rows"), *iid = cddp_xmalloc(sizeof(int32_t) * BLK, "rows");
+  int32_t *icat = cddp_xmalloc(sizeof(int32_t) * BLK, "rows");
+  int32_t *hist = cddp_xmalloc(sizeof(int32_t) * BLK * (size_t)H, "rows");
+  int64_t hits = 0;
+  for (int64_t i0 = 0; i0 < rows; i0 += BLK) {
+    int n = (int)(rows - i0 < BLK ? rows - i0 : BLK);
+    for (int k = 0; k < n; k++) {
+      cddp_rng rr = {cddp_gen_row_state(o->seed, val, i0 + k)};
+      int64_t u = (int64_t)cddp_rng_below(&rr, (uint64_t)U);
+      const float *c = m->cdf + u * I;
+      int64_t t = draw(c, I, cddp_rng_uniform(&rr));
+      int len = 1 + (int)cddp_rng_below(&rr, (uint64_t)H);
+      for (int h = 0; h < H; h++) hist[(size_t)k * H + h] = h < len ? (int32_t)draw(c, I, cddp_rng_uniform(&rr)) : -1;
+      uid[k] = (int32_t)u;
+      iid[k] = (int32_t)t;
+      icat[k] = m->cat[t];
+      double s = 0;
+      for (int d = 0; d < DIM; d++) s += m->users[u * DIM + d] * m->item[t * DIM + d];
+      hits += (float)(4.0 * s + m->pop[t]) >= m->thresh[u];
+    }
+    cddp_writer_append(w, CDDP_TT_USER, uid, n);
+    cddp_writer_append(w, CDDP_TT_HIST, hist, n);
+    cddp_writer_append(w, CDDP_TT_ITEM, iid, n);
+    cddp_writer_append(w, CDDP_TT_CAT, icat, n);
+  }
+  double rec = (double)hits / (double)rows;
+  int64_t seed = (int64_t)o->seed;
+  cddp_h5_write_attr_f64(w->tmp_path, w->file, "oracle_recall_at_50", rec);
+  cddp_h5_write_attr_i64(w->tmp_path, w->file, "gen_seed", &seed, 1);
+  cddp_h5_write_attr_str(w->tmp_path, w->file, "generator", "cddp gen twotower");
+  cddp_h5_write_attr_str(w->tmp_path, w->file, "split", val ? "val" : "train");
+  if (!o->quiet)
+    cddp_log_info("%s: %lld rows, %lld users, %lld items, %lld categories, oracle_recall_at_50 %.4f", out,
+                  (long long)rows, (long long)U, (long long)I, (long long)o->num_cats, rec);
+  free(uid);
+  free(iid);
+  free(icat);
+  free(hist);
+  return w;
+}
+
 void cddp_gen_twotower(const char *out, const cddp_gen_opts *o) {
   int64_t U = o->num_users, I = o->num_items, C = o->num_cats;
   int H = o->hist_len;
@@ -49,6 +108,9 @@ void cddp_gen_twotower(const char *out, const cddp_gen_opts *o) {
              TOPK);
   if ((double)U * (double)I > 4e8)
     cddp_die(CDDP_EXIT_USAGE, "gen twotower: num_users * num_items must stay below 4e8 (per-user CDFs in memory)");
+  if (o->val_rows < 0) cddp_die(CDDP_EXIT_USAGE, "gen twotower: --val-rows must not be negative");
+  char valpath[4096];
+  if (o->val_rows > 0) cddp_gen_val_path(out, o, valpath, sizeof valpath);
   cddp_rng r = {cddp_mix64(o->seed ^ 0x77A0ull)};
   double sc = 1.0 / sqrt((double)DIM);
   float *center = cddp_xmalloc(sizeof(float) * (size_t)(C * DIM), "centers");
@@ -95,45 +157,19 @@ void cddp_gen_twotower(const char *out, const cddp_gen_opts *o) {
     thresh[u] = sorted[TOPK - 1];
     memcpy(users + u * DIM, uv, sizeof uv);
   }
-  /* Oracle: the target is in the user's top 50 iff s(u, target) >= threshold(u). */
+  tt_model tm = {U, I, H, cdf, thresh, users, item, pop, cat};
   cddp_data_info info = {.schema = CDDP_SCHEMA_TWOTOWER, .rows = o->rows, .hist_len = H,
                          .num_users = U, .num_items = I, .num_cats = C};
-  cddp_writer *w = cddp_writer_create(out, CDDP_SCHEMA_TWOTOWER, &info);
-  enum { BLK = 16384 };
-  int32_t *uid = cddp_xmalloc(sizeof(int32_t) * BLK, "rows"), *iid = cddp_xmalloc(sizeof(int32_t) * BLK, "rows");
-  int32_t *icat = cddp_xmalloc(sizeof(int32_t) * BLK, "rows");
-  int32_t *hist = cddp_xmalloc(sizeof(int32_t) * BLK * (size_t)H, "rows");
-  int64_t hits = 0;
-  for (int64_t i0 = 0; i0 < o->rows; i0 += BLK) {
-    int n = (int)(o->rows - i0 < BLK ? o->rows - i0 : BLK);
-    for (int k = 0; k < n; k++) {
-      cddp_rng rr = {cddp_mix64(o->seed) ^ ((uint64_t)(i0 + k) * 0x9E3779B97F4A7C15ull)};
-      int64_t u = (int64_t)cddp_rng_below(&rr, (uint64_t)U);
-      const float *c = cdf + u * I;
-      int64_t t = draw(c, I, cddp_rng_uniform(&rr));
-      int len = 1 + (int)cddp_rng_below(&rr, (uint64_t)H);
-      for (int h = 0; h < H; h++) hist[(size_t)k * H + h] = h < len ? (int32_t)draw(c, I, cddp_rng_uniform(&rr)) : -1;
-      uid[k] = (int32_t)u;
-      iid[k] = (int32_t)t;
-      icat[k] = cat[t];
-      double s = 0;
-      for (int d = 0; d < DIM; d++) s += users[u * DIM + d] * item[t * DIM + d];
-      hits += (float)(4.0 * s + pop[t]) >= thresh[u];
-    }
-    cddp_writer_append(w, CDDP_TT_USER, uid, n);
-    cddp_writer_append(w, CDDP_TT_HIST, hist, n);
-    cddp_writer_append(w, CDDP_TT_ITEM, iid, n);
-    cddp_writer_append(w, CDDP_TT_CAT, icat, n);
+  cddp_writer *w = write_split(out, &tm, 0, o->rows, o, &info);
+  if (o->val_rows > 0) {
+    cddp_data_info vinfo = info;
+    vinfo.rows = o->val_rows;
+    cddp_writer *v = write_split(valpath, &tm, 1, o->val_rows, o, &vinfo);
+    cddp_writer_commit(w, &info);
+    cddp_writer_commit(v, &vinfo);
+  } else {
+    cddp_writer_commit(w, &info);
   }
-  double rec = (double)hits / (double)o->rows;
-  int64_t seed = (int64_t)o->seed;
-  cddp_h5_write_attr_f64(w->tmp_path, w->file, "oracle_recall_at_50", rec);
-  cddp_h5_write_attr_i64(w->tmp_path, w->file, "gen_seed", &seed, 1);
-  cddp_h5_write_attr_str(w->tmp_path, w->file, "generator", "cddp gen twotower");
-  cddp_writer_commit(w, &info);
-  if (!o->quiet)
-    cddp_log_info("%s: %lld rows, %lld users, %lld items, %lld categories, oracle_recall_at_50 %.4f", out,
-                  (long long)o->rows, (long long)U, (long long)I, (long long)C, rec);
   free(center); free(cat); free(item); free(pop); free(cdf); free(thresh); free(score); free(sorted);
-  free(uid); free(iid); free(icat); free(hist); free(users);
+  free(users);
 }

@@ -50,6 +50,28 @@ check tt.txt "hist_len *5"
 check im.txt "8x9x3"
 check im.txt "num_classes *4"
 
+# --val-rows: a validation file from the same planted model (default name OUT-val.h5)
+"$T" gen ctr g.h5 --rows 4000 --val-rows 3000 --seed 7 --quiet
+"$T" info g-val.h5 >gv.txt
+check gv.txt "rows *3000"
+check gv.txt "bayes_auc"
+check gv.txt "split.*val"
+"$T" gen twotower gt.h5 --rows 1000 --val-rows 500 --val-out gt_held.h5 --num-users 50 --num-items 300 --quiet
+"$T" info gt_held.h5 >gth.txt
+check gth.txt "oracle_recall_at_50"
+[ ! -e gt-val.h5 ] || { echo "FAIL: default val file written despite --val-out"; exit 1; }
+"$T" gen images gi.h5 --rows 100 --val-rows 50 --height 8 --width 8 --quiet
+[ -e gi-val.h5 ] || { echo "FAIL: gi-val.h5 missing"; exit 1; }
+expect2() { rc=0; "$@" >/dev/null 2>e2.txt || rc=$?; [ $rc = 2 ] || { echo "FAIL: exit $rc, not 2: $*"; cat e2.txt; exit 1; }; }
+expect2 "$T" gen ctr bad.h5 --rows 100 --val-rows 0
+expect2 "$T" gen ctr bad.h5 --rows 100 --val-rows -5
+expect2 "$T" gen ctr bad.h5 --rows 100 --val-rows 1x
+expect2 "$T" gen ctr bad.h5 --rows 100 --val-out x.h5
+expect2 "$T" gen ctr bad.h5 --rows 100 --val-rows 10 --val-out bad.h5
+expect2 "$T" gen ctr bad.tsv --rows 100 --val-rows 10 --format tsv
+expect2 "$T" gen twotower bad.h5 --rows 100 --val-rows
+[ ! -e bad.h5 ] && [ ! -e bad-val.h5 ] || { echo "FAIL: output written on a usage error"; exit 1; }
+
 F=/usr/share/datasets/fashion-mnist
 if [ -e $F/t10k-images-idx3-ubyte.gz ]; then
   "$T" convert idx $F/t10k-images-idx3-ubyte.gz $F/t10k-labels-idx1-ubyte.gz fm.h5 --quiet
