@@ -46,6 +46,39 @@ void cpu_scratch_release(void) {
 
 int cpu_max_threads(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
+/* ---- ISA detection -------------------------------------------------------------- */
+static int detect_isa(void) {
+  int isa = CPU_ISA_BASE;
+#if defined(__x86_64__) && defined(__GNUC__)
+  /* libgcc's CPUID probe also checks that the OS saves the AVX/AVX-512 state */
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) isa = CPU_ISA_AVX2;
+  if (isa == CPU_ISA_AVX2 && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq"))
+    isa = CPU_ISA_AVX512;
+#endif
+  const char *cap = getenv("CDDP_CPU_ISA");
+  if (cap && *cap) {
+    int c = !strcmp(cap, "base") ? CPU_ISA_BASE : !strcmp(cap, "avx2") ? CPU_ISA_AVX2
+            : !strcmp(cap, "avx512") ? CPU_ISA_AVX512 : -1;
+    if (c < 0) cddp_die(CDDP_EXIT_USAGE, "CDDP_CPU_ISA=%s: expected base, avx2 or avx512", cap);
+    if (c < isa) isa = c;
+  }
+  return isa;
+}
+
+static int g_isa = -1;
+
+int cpu_isa(void) {
+  int isa = __atomic_load_n(&g_isa, __ATOMIC_RELAXED);
+  if (isa < 0) { /* first call: every thread computes the same value */
+    isa = detect_isa();
+    __atomic_store_n(&g_isa, isa, __ATOMIC_RELAXED);
+  }
+  return isa;
+}
+
 /* ---- memory ------------------------------------------------------------------ */
 static void *cpu_malloc(size_t bytes) {
   void *p = NULL;

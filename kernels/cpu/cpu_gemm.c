@@ -20,20 +20,30 @@ static const float *widen(const void *src, cddp_dtype t, int rows, int cols, int
   return dst;
 }
 
-static void epilogue_row(float *c, const float *bias, cddp_act act, float *pre, int n) {
-  if (bias) {
+/* Rows [r0, r1) of C: c += bias; pre = c; c = act(c). */
+CPU_INLINE void epilogue_rows_body(float *C, int ldc, const float *bias, cddp_act act,
+                                   float *pre_all, int n, int r0, int r1) {
+  for (int i = r0; i < r1; i++) {
+    float *c = C + (size_t)i * ldc;
+    float *pre = pre_all ? pre_all + (size_t)i * n : NULL;
+    if (bias) {
 #pragma omp simd
-    for (int j = 0; j < n; j++) c[j] += bias[j];
-  }
-  if (pre) memcpy(pre, c, (size_t)n * sizeof(float));
-  if (act == CDDP_ACT_RELU) {
+      for (int j = 0; j < n; j++) c[j] += bias[j];
+    }
+    if (pre) memcpy(pre, c, (size_t)n * sizeof(float));
+    if (act == CDDP_ACT_RELU) {
 #pragma omp simd
-    for (int j = 0; j < n; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
-  } else if (act == CDDP_ACT_GELU) {
+      for (int j = 0; j < n; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
+    } else if (act == CDDP_ACT_GELU) {
 #pragma omp simd
-    for (int j = 0; j < n; j++) c[j] = cpu_gelu(c[j]);
+      for (int j = 0; j < n; j++) c[j] = cpu_gelu(c[j]);
+    }
   }
 }
+CPU_MULTIVERSION(epilogue_rows,
+                 (float *C, int ldc, const float *bias, cddp_act act, float *pre_all, int n,
+                  int r0, int r1),
+                 (C, ldc, bias, act, pre_all, n, r0, r1))
 
 void cpu_gemm(const cddp_gemm_args *a) {
   int m = a->m, n = a->n, k = a->k;
@@ -61,53 +71,94 @@ void cpu_gemm(const cddp_gemm_args *a) {
         a->C[(size_t)i * a->ldc + j] = a->beta == 0.0f ? 0.0f : a->beta * a->C[(size_t)i * a->ldc + j];
   }
   if (!a->bias && a->act == CDDP_ACT_NONE && !a->pre_act) return;
-#pragma omp parallel for schedule(static) if ((size_t)m * n >= CPU_PAR_MIN / 4)
-  for (int i = 0; i < m; i++)
-    epilogue_row(a->C + (size_t)i * a->ldc, a->bias, a->act,
-                 a->pre_act ? a->pre_act + (size_t)i * n : NULL, n);
+  int nt = (size_t)m * n >= CPU_PAR_MIN / 4 ? cpu_max_threads() : 1;
+  if (nt > m) nt = m;
+#pragma omp parallel for schedule(static) if (nt > 1)
+  for (int t = 0; t < nt; t++)
+    epilogue_rows(a->C, a->ldc, a->bias, a->act, a->pre_act, n, (int)((long long)m * t / nt),
+                  (int)((long long)m * (t + 1) / nt));
 }
 
 /* db[j] += sum_i dy[i, j]: column blocks are independent, rows are summed in
- * order, so the result does not depend on the thread count. */
+ * order, so the result does not depend on the thread count (or the ISA). */
+enum { BG_BLK = 256 };
+CPU_INLINE void bias_grad_block_body(const float *dy, int m, int ldy, float *db, int j0, int len) {
+  float acc[BG_BLK];
+  for (int j = 0; j < len; j++) acc[j] = 0.0f;
+  for (int i = 0; i < m; i++) {
+    const float *row = dy + (size_t)i * ldy + j0;
+#pragma omp simd
+    for (int j = 0; j < len; j++) acc[j] += row[j];
+  }
+  for (int j = 0; j < len; j++) db[j0 + j] += acc[j];
+}
+CPU_MULTIVERSION(bias_grad_block, (const float *dy, int m, int ldy, float *db, int j0, int len),
+                 (dy, m, ldy, db, j0, len))
+
 void cpu_bias_grad(const float *dy, int m, int n, int ldy, float *db) {
-  enum { BLK = 256 };
-  int nblk = (n + BLK - 1) / BLK;
+  int nblk = (n + BG_BLK - 1) / BG_BLK;
 #pragma omp parallel for schedule(static) if ((size_t)m * n >= CPU_PAR_MIN && nblk > 1)
   for (int bk = 0; bk < nblk; bk++) {
-    int j0 = bk * BLK, len = n - j0 < BLK ? n - j0 : BLK;
-    float acc[BLK];
-    for (int j = 0; j < len; j++) acc[j] = 0.0f;
-    for (int i = 0; i < m; i++) {
-      const float *row = dy + (size_t)i * ldy + j0;
-#pragma omp simd
-      for (int j = 0; j < len; j++) acc[j] += row[j];
-    }
-    for (int j = 0; j < len; j++) db[j0 + j] += acc[j];
+    int j0 = bk * BG_BLK, len = n - j0 < BG_BLK ? n - j0 : BG_BLK;
+    bias_grad_block(dy, m, ldy, db, j0, len);
   }
 }
 
-void cpu_act_fwd(cddp_act act, const float *x, float *y, size_t n) {
+/* Elementwise activations run in blocks of ACT_BLK elements: a block is the
+ * unit of parallel work and of ISA dispatch. */
+enum { ACT_BLK = 8192 };
+CPU_INLINE void act_fwd_range_body(cddp_act act, const float *x, float *y, size_t i0, size_t i1) {
   if (act == CDDP_ACT_RELU) {
-#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-  } else if (act == CDDP_ACT_GELU) {
-#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN / 8)
-    for (size_t i = 0; i < n; i++) y[i] = cpu_gelu(x[i]);
+#pragma omp simd
+    for (size_t i = i0; i < i1; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  } else {
+#pragma omp simd
+    for (size_t i = i0; i < i1; i++) y[i] = cpu_gelu(x[i]);
+  }
+}
+CPU_MULTIVERSION(act_fwd_range, (cddp_act act, const float *x, float *y, size_t i0, size_t i1),
+                 (act, x, y, i0, i1))
+
+CPU_INLINE void act_bwd_range_body(cddp_act act, const float *pre, const float *dy, float *dx,
+                                   size_t i0, size_t i1) {
+  if (act == CDDP_ACT_RELU) {
+#pragma omp simd
+    for (size_t i = i0; i < i1; i++) {
+      float d = dy[i]; /* unconditional load: a select, not a branch */
+      dx[i] = pre[i] > 0.0f ? d : 0.0f;
+    }
+  } else {
+#pragma omp simd
+    for (size_t i = i0; i < i1; i++) dx[i] = dy[i] * cpu_gelu_grad(pre[i]);
+  }
+}
+CPU_MULTIVERSION(act_bwd_range,
+                 (cddp_act act, const float *pre, const float *dy, float *dx, size_t i0,
+                  size_t i1),
+                 (act, pre, dy, dx, i0, i1))
+
+static size_t act_par_min(cddp_act act) {
+  return act == CDDP_ACT_GELU ? CPU_PAR_MIN / 8 : CPU_PAR_MIN;
+}
+
+void cpu_act_fwd(cddp_act act, const float *x, float *y, size_t n) {
+  if (act == CDDP_ACT_RELU || act == CDDP_ACT_GELU) {
+    size_t nblk = (n + ACT_BLK - 1) / ACT_BLK;
+#pragma omp parallel for schedule(static) if (n >= act_par_min(act) && nblk > 1)
+    for (size_t bk = 0; bk < nblk; bk++)
+      act_fwd_range(act, x, y, bk * ACT_BLK, n < (bk + 1) * ACT_BLK ? n : (bk + 1) * ACT_BLK);
   } else if (x != y) {
     memcpy(y, x, n * sizeof(float));
   }
 }
 
 void cpu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, size_t n) {
-  if (act == CDDP_ACT_RELU) {
-#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-      float d = dy[i]; /* unconditional load: a select, not a branch */
-      dx[i] = pre[i] > 0.0f ? d : 0.0f;
-    }
-  } else if (act == CDDP_ACT_GELU) {
-#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN / 8)
-    for (size_t i = 0; i < n; i++) dx[i] = dy[i] * cpu_gelu_grad(pre[i]);
+  if (act == CDDP_ACT_RELU || act == CDDP_ACT_GELU) {
+    size_t nblk = (n + ACT_BLK - 1) / ACT_BLK;
+#pragma omp parallel for schedule(static) if (n >= act_par_min(act) && nblk > 1)
+    for (size_t bk = 0; bk < nblk; bk++)
+      act_bwd_range(act, pre, dy, dx, bk * ACT_BLK,
+                    n < (bk + 1) * ACT_BLK ? n : (bk + 1) * ACT_BLK);
   } else if (dx != dy) {
     memcpy(dx, dy, n * sizeof(float));
   }

@@ -10,8 +10,12 @@
  * and will not vectorise the
  * loops around them. cddp never reads FP exception flags, so nothing else
  * changes: rounding and results stay IEEE. Applies to every kernels/cpu file
- * (all include this header first). */
-#pragma GCC optimize("no-trapping-math", "no-math-errno")
+ * (all include this header first).
+ * fp-contract=off: the AVX-512 variants below (CPU_MULTIVERSION) may use FMA
+ * instructions; without contraction every variant rounds exactly like the
+ * baseline (SSE) build, so elementwise kernels give the same bits on every
+ * ISA (only the lane count of simd reductions differs). */
+#pragma GCC optimize("no-trapping-math", "no-math-errno", "fp-contract=off")
 
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +38,40 @@ void cpu_scratch_release(void); /* frees the calling thread's slots */
 /* Number of threads a parallel region started now would use. */
 int cpu_max_threads(void);
 
+/* ---- run-time ISA dispatch ----------------------------------------------------
+ * The project builds for x86-64-v2 (SSE4.2); the hot elementwise kernels are
+ * also compiled for AVX2 and AVX-512 and picked at run time from CPUID (once).
+ * CDDP_CPU_ISA=base|avx2|avx512 caps the choice (for tests and comparisons). */
+enum { CPU_ISA_BASE = 0, CPU_ISA_AVX2 = 1, CPU_ISA_AVX512 = 2 };
+int cpu_isa(void);
+
+#define CPU_INLINE static inline __attribute__((always_inline))
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CPU_TARGET_AVX512 \
+  __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,prefer-vector-width=512")))
+#define CPU_TARGET_AVX2 __attribute__((target("avx2")))
+/* From `CPU_INLINE void NAME##_body PARAMS {...}` defines `static void NAME
+ * PARAMS` running the body compiled for the best available ISA. ARGS is the
+ * parenthesised argument list matching PARAMS. */
+#define CPU_MULTIVERSION(NAME, PARAMS, ARGS)                                          \
+  static CPU_TARGET_AVX512 __attribute__((noinline)) void NAME##_avx512 PARAMS {      \
+    NAME##_body ARGS;                                                                 \
+  }                                                                                   \
+  static CPU_TARGET_AVX2 __attribute__((noinline)) void NAME##_avx2 PARAMS {          \
+    NAME##_body ARGS;                                                                 \
+  }                                                                                   \
+  static __attribute__((noinline)) void NAME##_base PARAMS { NAME##_body ARGS; }      \
+  static void NAME PARAMS {                                                           \
+    int isa_ = cpu_isa();                                                             \
+    if (isa_ == CPU_ISA_AVX512) NAME##_avx512 ARGS;                                   \
+    else if (isa_ == CPU_ISA_AVX2) NAME##_avx2 ARGS;                                  \
+    else NAME##_base ARGS;                                                            \
+  }
+#else
+#define CPU_MULTIVERSION(NAME, PARAMS, ARGS) \
+  static void NAME PARAMS { NAME##_body ARGS; }
+#endif
+
 /* ---- conversions (cpu_cast.c); exact, bit-identical to core/dtype.c ---- */
 void cpu_to_f32(float *dst, const void *src, cddp_dtype t, size_t n);
 void cpu_from_f32(void *dst, cddp_dtype t, const float *src, size_t n);
@@ -44,7 +82,7 @@ void cpu_round_n(float *dst, const float *src, cddp_dtype t, size_t n);
 /* expf to about 2 ulp, branch-free so loops calling it vectorise (no
  * floorf, no selects after the polynomial). NaN in, NaN out; x >= 88.8
  * overflows to +inf; x <= -104 gives 0; results below FLT_MIN are subnormal. */
-static inline float cpu_expf(float x) {
+CPU_INLINE float cpu_expf(float x) {
   const float hi = 88.8f, lo = -104.0f;
   float xc = x > hi ? hi : x;
   xc = xc < lo ? lo : xc;
@@ -67,18 +105,18 @@ static inline float cpu_expf(float x) {
   return p * s1.f * s2.f;
 }
 
-static inline float cpu_sigmoid(float x) { return 1.0f / (1.0f + cpu_expf(-x)); }
+CPU_INLINE float cpu_sigmoid(float x) { return 1.0f / (1.0f + cpu_expf(-x)); }
 
 /* GELU, tanh form: 0.5 x (1 + tanh(u)) = x * sigmoid(2u),
  * u = sqrt(2/pi) (x + 0.044715 x^3). */
 #define CPU_GELU_K 0.7978845608028654f
 #define CPU_GELU_C 0.044715f
-static inline float cpu_gelu(float x) {
+CPU_INLINE float cpu_gelu(float x) {
   float u = CPU_GELU_K * (x + CPU_GELU_C * x * x * x);
   return x * cpu_sigmoid(2.0f * u);
 }
 /* d/dx GELU = s + x s (1 - s) 2 u'(x), s = sigmoid(2u) */
-static inline float cpu_gelu_grad(float x) {
+CPU_INLINE float cpu_gelu_grad(float x) {
   float u = CPU_GELU_K * (x + CPU_GELU_C * x * x * x);
   float s = cpu_sigmoid(2.0f * u);
   float du = CPU_GELU_K * (1.0f + 3.0f * CPU_GELU_C * x * x);
