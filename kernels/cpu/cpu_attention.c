@@ -81,6 +81,20 @@ void cpu_attention_fwd(const float *qkv, float *out, void *ws, int B, int T, int
   blas_restore(blas_threads);
 }
 
+/* dP = P (dP - rowsum(dP P)) for a [T, T] block, in place */
+CPU_INLINE void softmax_bwd_inplace_body(const float *P, float *dP, int T) {
+  for (int i = 0; i < T; i++) {
+    const float *Pi = P + (size_t)i * T;
+    float *dPi = dP + (size_t)i * T;
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < T; j++) s += dPi[j] * Pi[j];
+#pragma omp simd
+    for (int j = 0; j < T; j++) dPi[j] = Pi[j] * (dPi[j] - s);
+  }
+}
+CPU_MULTIVERSION(softmax_bwd_inplace, (const float *P, float *dP, int T), (P, dP, T))
+
 /* dP = dout v^T; dv = P^T dout; dS = P (dP - rowsum(dP P)); dq = scale dS k;
  * dk = scale dS^T q. */
 void cpu_attention_bwd(const float *dout, const float *qkv, const float *out, const void *ws,
@@ -127,15 +141,7 @@ void cpu_attention_bwd(const float *dout, const float *qkv, const float *out, co
                 T);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, Pm, T, dO, lddo, 0.0f, dv,
                 ldq);
-    for (int i = 0; i < T; i++) {
-      const float *Pi = P + (size_t)i * T;
-      float *dPi = dP + (size_t)i * T;
-      float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-      for (int j = 0; j < T; j++) s += dPi[j] * Pi[j];
-#pragma omp simd
-      for (int j = 0; j < T; j++) dPi[j] = Pi[j] * (dPi[j] - s);
-    }
+    softmax_bwd_inplace(P, dP, T);
     if (half) cpu_round_n(dSm, dP, compute, (size_t)T * T);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, scale, dSm, T, k, ld, 0.0f, dq,
                 ldq);

@@ -16,10 +16,20 @@ void cpu_axpy(float *y, const float *x, size_t n, float alpha) {
   for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
+/* out may alias a or b: element i reads only a[i], b[i] before writing */
+CPU_INLINE void add_range_body(float *out, const float *a, const float *b, size_t i0, size_t i1) {
+#pragma omp simd
+  for (size_t i = i0; i < i1; i++) out[i] = a[i] + b[i];
+}
+CPU_MULTIVERSION(add_range, (float *out, const float *a, const float *b, size_t i0, size_t i1),
+                 (out, a, b, i0, i1))
+
 void cpu_add(float *out, const float *a, const float *b, size_t n) {
-  /* out may alias a or b: element i reads only a[i], b[i] before writing */
-#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN)
-  for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+  enum { BLK = 16384 };
+  size_t nblk = (n + BLK - 1) / BLK;
+#pragma omp parallel for schedule(static) if (n >= CPU_PAR_MIN && nblk > 1)
+  for (size_t bk = 0; bk < nblk; bk++)
+    add_range(out, a, b, bk * BLK, n < (bk + 1) * BLK ? n : (bk + 1) * BLK);
 }
 
 void cpu_copy2d(float *dst, int ldd, const float *src, int lds, int rows, int cols) {

@@ -5,10 +5,9 @@
 
 #include "kernels/cpu/cpu_internal.h"
 
-void cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *y, float *mean,
-                       float *rstd, int N, int C, float eps) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= CPU_PAR_MIN)
-  for (int r = 0; r < N; r++) {
+CPU_INLINE void ln_fwd_rows_body(const float *x, const float *w, const float *b, float *y,
+                                 float *mean, float *rstd, int C, float eps, int r0, int r1) {
+  for (int r = r0; r < r1; r++) {
     const float *xr = x + (size_t)r * C;
     float *yr = y + (size_t)r * C;
     float s = 0.0f;
@@ -25,10 +24,55 @@ void cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *y,
     rstd[r] = rs;
   }
 }
+CPU_MULTIVERSION(ln_fwd_rows,
+                 (const float *x, const float *w, const float *b, float *y, float *mean,
+                  float *rstd, int C, float eps, int r0, int r1),
+                 (x, w, b, y, mean, rstd, C, eps, r0, r1))
+
+void cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *y, float *mean,
+                       float *rstd, int N, int C, float eps) {
+  int nt = (size_t)N * C >= CPU_PAR_MIN ? cpu_max_threads() : 1;
+  if (nt > N) nt = N > 0 ? N : 1;
+#pragma omp parallel for schedule(static) if (nt > 1)
+  for (int t = 0; t < nt; t++)
+    ln_fwd_rows(x, w, b, y, mean, rstd, C, eps, (int)((long long)N * t / nt),
+                (int)((long long)N * (t + 1) / nt));
+}
 
 /* dx = rstd (dxh - mean(dxh) - xh mean(dxh xh)), dxh = dy w, xh = (x - mu) rstd.
  * dw, db: each thread sums a contiguous block of rows into its own partials,
  * combined in thread order afterwards (deterministic for a thread count). */
+CPU_INLINE void ln_bwd_rows_body(const float *dy, const float *x, const float *w,
+                                 const float *mean, const float *rstd, float *dx, float *pw,
+                                 float *pb, int C, int r0, int r1) {
+  for (int c = 0; c < C; c++) pw[c] = pb[c] = 0.0f;
+  for (int r = r0; r < r1; r++) {
+    const float *xr = x + (size_t)r * C, *dyr = dy + (size_t)r * C;
+    float *dxr = dx + (size_t)r * C;
+    float mu = mean[r], rs = rstd[r];
+    float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
+    for (int c = 0; c < C; c++) {
+      float xh = (xr[c] - mu) * rs, g = dyr[c] * w[c];
+      s1 += g;
+      s2 += g * xh;
+      pw[c] += dyr[c] * xh;
+      pb[c] += dyr[c];
+    }
+    s1 /= C;
+    s2 /= C;
+#pragma omp simd
+    for (int c = 0; c < C; c++) {
+      float xh = (xr[c] - mu) * rs;
+      dxr[c] = rs * (dyr[c] * w[c] - s1 - xh * s2);
+    }
+  }
+}
+CPU_MULTIVERSION(ln_bwd_rows,
+                 (const float *dy, const float *x, const float *w, const float *mean,
+                  const float *rstd, float *dx, float *pw, float *pb, int C, int r0, int r1),
+                 (dy, x, w, mean, rstd, dx, pw, pb, C, r0, r1))
+
 void cpu_layernorm_bwd(const float *dy, const float *x, const float *w, const float *mean,
                        const float *rstd, float *dx, float *dw, float *db, int N, int C) {
   int nt = (size_t)N * C >= CPU_PAR_MIN ? cpu_max_threads() : 1;
@@ -41,29 +85,8 @@ void cpu_layernorm_bwd(const float *dy, const float *x, const float *w, const fl
 #pragma omp single
     used = T;
     float *pw = part + (size_t)t * 2 * C, *pb = pw + C;
-    for (int c = 0; c < C; c++) pw[c] = pb[c] = 0.0f;
     int r0 = (int)((long long)N * t / T), r1 = (int)((long long)N * (t + 1) / T);
-    for (int r = r0; r < r1; r++) {
-      const float *xr = x + (size_t)r * C, *dyr = dy + (size_t)r * C;
-      float *dxr = dx + (size_t)r * C;
-      float mu = mean[r], rs = rstd[r];
-      float s1 = 0.0f, s2 = 0.0f;
-#pragma omp simd reduction(+ : s1, s2)
-      for (int c = 0; c < C; c++) {
-        float xh = (xr[c] - mu) * rs, g = dyr[c] * w[c];
-        s1 += g;
-        s2 += g * xh;
-        pw[c] += dyr[c] * xh;
-        pb[c] += dyr[c];
-      }
-      s1 /= C;
-      s2 /= C;
-#pragma omp simd
-      for (int c = 0; c < C; c++) {
-        float xh = (xr[c] - mu) * rs;
-        dxr[c] = rs * (dyr[c] * w[c] - s1 - xh * s2);
-      }
-    }
+    ln_bwd_rows(dy, x, w, mean, rstd, dx, pw, pb, C, r0, r1);
   }
   for (int t = 0; t < used; t++) {
     const float *pw = part + (size_t)t * 2 * C, *pb = pw + C;
@@ -113,7 +136,7 @@ void cpu_l2norm_bwd(const float *dy, const float *y, const float *norm, float *d
   }
 }
 
-void cpu_softmax_row(float *y, int C) {
+CPU_INLINE void softmax_row_mv_body(float *y, int C) {
   float mx = y[0];
 #pragma omp simd reduction(max : mx)
   for (int c = 1; c < C; c++) mx = y[c] > mx ? y[c] : mx;
@@ -127,6 +150,9 @@ void cpu_softmax_row(float *y, int C) {
 #pragma omp simd
   for (int c = 0; c < C; c++) y[c] *= inv;
 }
+CPU_MULTIVERSION(softmax_row_mv, (float *y, int C), (y, C))
+
+void cpu_softmax_row(float *y, int C) { softmax_row_mv(y, C); }
 
 void cpu_softmax_fwd(const float *x, float *y, int N, int C) {
   if (C <= 0) return;
