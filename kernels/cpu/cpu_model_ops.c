@@ -2,51 +2,118 @@
 #include "core/error.h"
 #include "kernels/cpu/cpu_internal.h"
 
-void cpu_dot_interact_fwd(const float *T, int B, int F, int D, float *out, int ldo) {
-#pragma omp parallel for schedule(static) if ((size_t)B * F * F * D >= CPU_PAR_MIN)
-  for (int b = 0; b < B; b++) {
-    const float *t = T + (size_t)b * F * D;
-    float *o = out + (size_t)b * ldo;
-    memcpy(o, t, (size_t)D * sizeof(float));
-    int p = D;
-    for (int i = 1; i < F; i++) {
-      const float *ti = t + (size_t)i * D;
-      for (int j = 0; j < i; j++) {
-        const float *tj = t + (size_t)j * D;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int d = 0; d < D; d++) s += ti[d] * tj[d];
-        o[p++] = s;
-      }
+/* Dot interaction, vectorised across pairs instead of inside each D-long dot
+ * (a horizontal sum per pair costs more than the dot itself at D = 16).
+ * Forward, per sample: tt = t^T [D, Fp] (Fp = F rounded up to 16, padding
+ * zero); row i's dots with rows j < i accumulate in lanes j, over d in order.
+ * Backward, per sample: G = the symmetric [F, F] gradient matrix (zero
+ * diagonal) from the packed lower triangle; dT[i,:] = [i==0] dout[0:D] +
+ * sum_j G[i,j] T[j,:], j in order. Per-thread scratch holds tt or G;
+ * samples are independent (parallel). The bodies are specialised for D = 16
+ * (the DLRM Kaggle width) so that a row is one register. */
+static int pad16(int x) { return (x + 15) & ~15; }
+
+CPU_INLINE void dot_fwd_sample(const float *t, int F, int D, float *o, float *tt, float *acc) {
+  int Fp = pad16(F);
+  memcpy(o, t, (size_t)D * sizeof(float));
+  for (int f = 0; f < F; f++)
+    for (int d = 0; d < D; d++) tt[(size_t)d * Fp + f] = t[(size_t)f * D + d];
+  int p = D;
+  for (int i = 1; i < F; i++) {
+    const float *ti = t + (size_t)i * D;
+    int jn = pad16(i); /* whole vectors; lanes >= i are computed and dropped */
+#pragma omp simd
+    for (int j = 0; j < jn; j++) acc[j] = 0.0f;
+    for (int d = 0; d < D; d++) {
+      float x = ti[d];
+      const float *col = tt + (size_t)d * Fp;
+#pragma omp simd
+      for (int j = 0; j < jn; j++) acc[j] += x * col[j];
+    }
+    memcpy(o + p, acc, (size_t)i * sizeof(float));
+    p += i;
+  }
+}
+
+CPU_INLINE void dot_fwd_rows_body(const float *T, int F, int D, float *out, int ldo, int b0,
+                                  int b1, float *tt) {
+  int Fp = pad16(F);
+  float *acc = tt + (size_t)D * Fp;
+  memset(tt, 0, (size_t)D * Fp * sizeof(float)); /* padding columns stay zero */
+  for (int b = b0; b < b1; b++) {
+    if (D == 16)
+      dot_fwd_sample(T + (size_t)b * F * 16, F, 16, out + (size_t)b * ldo, tt, acc);
+    else
+      dot_fwd_sample(T + (size_t)b * F * D, F, D, out + (size_t)b * ldo, tt, acc);
+  }
+}
+CPU_MULTIVERSION(dot_fwd_rows,
+                 (const float *T, int F, int D, float *out, int ldo, int b0, int b1, float *tt),
+                 (T, F, D, out, ldo, b0, b1, tt))
+
+CPU_INLINE void dot_bwd_sample(const float *g, const float *t, int F, int D, float *dt,
+                               float *G) {
+  int p = D;
+  for (int i = 0; i < F; i++) G[(size_t)i * F + i] = 0.0f;
+  for (int i = 1; i < F; i++)
+    for (int j = 0; j < i; j++, p++) G[(size_t)i * F + j] = G[(size_t)j * F + i] = g[p];
+  for (int i = 0; i < F; i++) {
+    const float *gi = G + (size_t)i * F;
+    float *dti = dt + (size_t)i * D;
+    if (i == 0) {
+      memcpy(dti, g, (size_t)D * sizeof(float));
+    } else {
+#pragma omp simd
+      for (int d = 0; d < D; d++) dti[d] = 0.0f;
+    }
+    for (int j = 0; j < F; j++) {
+      float gij = gi[j];
+      const float *tj = t + (size_t)j * D;
+#pragma omp simd
+      for (int d = 0; d < D; d++) dti[d] += gij * tj[d];
     }
   }
 }
 
-/* dT[b,i] = [i==0] dout[b,0:D] + sum_{j<i} g_ij T[b,j] + sum_{j>i} g_ji T[b,j] */
+CPU_INLINE void dot_bwd_rows_body(const float *dout, int ldo, const float *T, int F, int D,
+                                  float *dT, int b0, int b1, float *G) {
+  for (int b = b0; b < b1; b++) {
+    if (D == 16)
+      dot_bwd_sample(dout + (size_t)b * ldo, T + (size_t)b * F * 16, F, 16,
+                     dT + (size_t)b * F * 16, G);
+    else
+      dot_bwd_sample(dout + (size_t)b * ldo, T + (size_t)b * F * D, F, D,
+                     dT + (size_t)b * F * D, G);
+  }
+}
+CPU_MULTIVERSION(dot_bwd_rows,
+                 (const float *dout, int ldo, const float *T, int F, int D, float *dT, int b0,
+                  int b1, float *G),
+                 (dout, ldo, T, F, D, dT, b0, b1, G))
+
+static int dot_threads(int B, int F, int D) {
+  int nt = (size_t)B * F * F * D >= CPU_PAR_MIN ? cpu_max_threads() : 1;
+  return nt > B ? (B > 0 ? B : 1) : nt;
+}
+
+void cpu_dot_interact_fwd(const float *T, int B, int F, int D, float *out, int ldo) {
+  int nt = dot_threads(B, F, D);
+#pragma omp parallel for schedule(static) if (nt > 1)
+  for (int t = 0; t < nt; t++) {
+    float *tt = cpu_scratch(CPU_SCRATCH_A, ((size_t)D + 1) * pad16(F) * sizeof(float));
+    dot_fwd_rows(T, F, D, out, ldo, (int)((long long)B * t / nt),
+                 (int)((long long)B * (t + 1) / nt), tt);
+  }
+}
+
 void cpu_dot_interact_bwd(const float *dout, int ldo, const float *T, int B, int F, int D,
                           float *dT) {
-#pragma omp parallel for schedule(static) if ((size_t)B * F * F * D >= CPU_PAR_MIN)
-  for (int b = 0; b < B; b++) {
-    const float *t = T + (size_t)b * F * D;
-    const float *g = dout + (size_t)b * ldo;
-    float *dt = dT + (size_t)b * F * D;
-    memcpy(dt, g, (size_t)D * sizeof(float));
-    memset(dt + D, 0, (size_t)(F - 1) * D * sizeof(float));
-    int p = D;
-    for (int i = 1; i < F; i++) {
-      const float *ti = t + (size_t)i * D;
-      float *dti = dt + (size_t)i * D;
-      for (int j = 0; j < i; j++) {
-        const float *tj = t + (size_t)j * D;
-        float *dtj = dt + (size_t)j * D;
-        float gij = g[p++];
-#pragma omp simd
-        for (int d = 0; d < D; d++) {
-          dti[d] += gij * tj[d];
-          dtj[d] += gij * ti[d];
-        }
-      }
-    }
+  int nt = dot_threads(B, F, D);
+#pragma omp parallel for schedule(static) if (nt > 1)
+  for (int t = 0; t < nt; t++) {
+    float *G = cpu_scratch(CPU_SCRATCH_A, (size_t)F * F * sizeof(float));
+    dot_bwd_rows(dout, ldo, T, F, D, dT, (int)((long long)B * t / nt),
+                 (int)((long long)B * (t + 1) / nt), G);
   }
 }
 
