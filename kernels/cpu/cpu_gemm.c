@@ -26,6 +26,24 @@ CPU_INLINE void epilogue_rows_body(float *C, int ldc, const float *bias, cddp_ac
   for (int i = r0; i < r1; i++) {
     float *c = C + (size_t)i * ldc;
     float *pre = pre_all ? pre_all + (size_t)i * n : NULL;
+    if (pre && act == CDDP_ACT_GELU) { /* the common ViT case in one pass */
+      if (bias) {
+#pragma omp simd
+        for (int j = 0; j < n; j++) {
+          float v = c[j] + bias[j];
+          pre[j] = v;
+          c[j] = cpu_gelu(v);
+        }
+      } else {
+#pragma omp simd
+        for (int j = 0; j < n; j++) {
+          float v = c[j];
+          pre[j] = v;
+          c[j] = cpu_gelu(v);
+        }
+      }
+      continue;
+    }
     if (bias) {
 #pragma omp simd
       for (int j = 0; j < n; j++) c[j] += bias[j];
