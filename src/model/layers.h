@@ -84,7 +84,7 @@ typedef struct {
   int w, b; /* parameter ids; b = -1 without bias */
   cddp_act act;
   float *y;    /* act [rows, out] */
-  float *pre;  /* act [rows, out], only with an activation */
+  float *pre;  /* act [rows, out], only with GELU (ReLU's backward reads y) */
   void *xh;    /* act, AMP: half copy of the input, [rows, ldx] */
   float *dpre; /* scratch [rows, out], only with an activation */
   void *dyh;   /* scratch, AMP: half copy of dy [rows, out] */

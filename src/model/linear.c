@@ -34,7 +34,9 @@ void cddp_linear_plan(cddp_linear *l, const cddp_lctx *c, cddp_planner *p, int r
   l->ldx = ldx;
   size_t ro = (size_t)rows * l->out;
   l->y = cddp_plan_act(p, ro * sizeof(float));
-  l->pre = l->act != CDDP_ACT_NONE ? cddp_plan_act(p, ro * sizeof(float)) : NULL;
+  /* ReLU's backward reads its output (y > 0 exactly where pre > 0): only GELU
+   * keeps the pre-activation */
+  l->pre = l->act == CDDP_ACT_GELU ? cddp_plan_act(p, ro * sizeof(float)) : NULL;
   l->xh = c->amp != CDDP_F32 ? cddp_plan_act(p, (size_t)rows * ldx * cddp_dtype_size(c->amp)) : NULL;
   size_t mark = cddp_plan_mark(p);
   l->dpre = l->act != CDDP_ACT_NONE ? cddp_plan_scratch(p, ro * sizeof(float)) : NULL;
@@ -69,7 +71,8 @@ void cddp_linear_bwd(cddp_linear *l, const cddp_lctx *c, const float *dy, float 
   const cddp_backend *be = c->be;
   int n = l->n;
   if (l->act != CDDP_ACT_NONE) {
-    be->act_bwd(l->act, l->pre, dy, l->dpre, (size_t)n * l->out);
+    const float *pre = l->act == CDDP_ACT_RELU ? l->y : l->pre;
+    be->act_bwd(l->act, pre, dy, l->dpre, (size_t)n * l->out);
     dy = l->dpre;
   }
   const void *dyA = dy, *xB = l->x, *wB = cddp_param_data(c->ps, l->w);
