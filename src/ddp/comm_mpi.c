@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -58,7 +59,8 @@ typedef struct {
   int stop, outstanding;
   unsigned long seq;
   int *icounts, *idispls; /* allgatherv: int arrays for MPI, used by the thread only */
-  long poll_ns;           /* CDDP_MPI_POLL_US > 0: nonblocking all-reduce, sleep between tests */
+  long poll_ns;           /* CDDP_MPI_POLL_US > 0: nonblocking collectives, sleep between tests */
+  atomic_int waiters;     /* callers inside cddp_comm_wait: poll without sleeping */
   char *stage;            /* pinned host staging pool (device backends) */
   size_t stage_cap, stage_used;
   cddp_event *ev;
@@ -98,14 +100,20 @@ static int as_int(size_t v, const char *what) {
 }
 
 /* ---- the communication thread -------------------------------------------- */
-/* Gentle progress (poll_ns > 0): the thread tests a nonblocking collective and
- * sleeps between tests instead of spinning inside a blocking MPI call, which
- * leaves the core to the compute threads (Open MPI's shared-memory transport
- * busy-polls inside blocking calls). */
+/* Gentle progress (poll_ns > 0): while the caller computes, the thread tests a
+ * nonblocking collective and sleeps between tests instead of spinning inside a
+ * blocking MPI call, which leaves the core to the compute threads (Open MPI's
+ * shared-memory transport busy-polls inside blocking calls). Once a caller
+ * waits in cddp_comm_wait there is no compute to protect: it finishes with
+ * MPI_Wait, at full speed. */
 static void complete(comm_mpi *m, MPI_Request *rq) {
   struct timespec nap = {0, m->poll_ns};
   int flag = 0;
   for (;;) {
+    if (atomic_load_explicit(&m->waiters, memory_order_relaxed) > 0) {
+      mpiCheck(MPI_Wait(rq, MPI_STATUS_IGNORE));
+      return;
+    }
     mpiCheck(MPI_Test(rq, &flag, MPI_STATUS_IGNORE));
     if (flag) return;
     nanosleep(&nap, NULL);
@@ -338,6 +346,7 @@ static void describe(const cddp_coll *k, char *s, size_t n) {
 
 static void mpi_wait(cddp_comm *c, cddp_comm_handle *h, double *done_s) {
   comm_mpi *m = (comm_mpi *)c;
+  atomic_fetch_add(&m->waiters, 1);
   pthread_mutex_lock(&m->mu);
   if (h->state == H_FREE)
     cddp_die(CDDP_EXIT_RUNTIME, "cddp_comm_wait on a handle that was already waited for");
@@ -360,6 +369,7 @@ static void mpi_wait(cddp_comm *c, cddp_comm_handle *h, double *done_s) {
     while (h->state != H_DONE) pthread_cond_wait(&m->cv_done, &m->mu);
   }
   pthread_mutex_unlock(&m->mu);
+  atomic_fetch_sub(&m->waiters, 1);
 
   if (h->dev_out) stage_out(m, h);
   if (done_s) *done_s = h->t_done;
