@@ -35,13 +35,61 @@ CPU_INLINE void dot_fwd_sample(const float *t, int F, int D, float *o, float *tt
   }
 }
 
+/* D = 16 and F <= 32 (DLRM Kaggle: F = 27): rows and accumulators are
+ * 16-float vectors held in registers (GCC vector extension: one zmm on
+ * AVX-512, two ymm on AVX2, four xmm otherwise; same per-lane arithmetic). */
+typedef float v16f __attribute__((vector_size(64)));
+
+CPU_INLINE void dot_fwd_sample16(const float *t, int F, float *o) {
+  union { v16f v[2][16]; float f[2][16][16]; } tt; /* tt.f[h][d][j] = t[16h + j, d] */
+  memset(&tt, 0, sizeof tt);
+  for (int f = 0; f < F; f++)
+    for (int d = 0; d < 16; d++) tt.f[f >> 4][d][f & 15] = t[f * 16 + d];
+  memcpy(o, t, 16 * sizeof(float));
+  int p = 16, end = 16 + F * (F - 1) / 2;
+  for (int i = 1; i < F; i++) {
+    const float *ti = t + i * 16;
+    int nv = i > 16 ? 2 : 1;
+    union { v16f v[2]; float f[32]; } acc = {{{0}, {0}}};
+    for (int d = 0; d < 16; d++) acc.v[0] += ti[d] * tt.v[0][d];
+    if (nv == 2)
+      for (int d = 0; d < 16; d++) acc.v[1] += ti[d] * tt.v[1][d];
+    /* whole-vector stores while they stay inside the row's pairs: lanes past
+     * i land where the next rows' dots are written afterwards */
+    if (p + 16 * nv <= end) {
+      memcpy(o + p, &acc.v[0], sizeof(v16f));
+      if (nv == 2) memcpy(o + p + 16, &acc.v[1], sizeof(v16f));
+    } else {
+      for (int j = 0; j < i; j++) o[p + j] = acc.f[j];
+    }
+    p += i;
+  }
+}
+
+/* dT[i] = [i==0] g[0:16] + sum_{j<i} g_ij T[j] + sum_{j>i} g_ji T[j]; g_ij (j < i)
+ * sits at 16 + i(i-1)/2 + j in the packed gradient. */
+CPU_INLINE void dot_bwd_sample16(const float *g, const float *t, int F, float *dt) {
+  v16f tv[32];
+  memcpy(tv, t, (size_t)F * sizeof(v16f));
+  for (int i = 0; i < F; i++) {
+    v16f s = {0};
+    if (i == 0) memcpy(&s, g, sizeof s);
+    const float *gi = g + 16 + i * (i - 1) / 2;
+    for (int j = 0; j < i; j++) s += gi[j] * tv[j];
+    for (int j = i + 1; j < F; j++) s += g[16 + j * (j - 1) / 2 + i] * tv[j];
+    memcpy(dt + i * 16, &s, sizeof s);
+  }
+}
+
 CPU_INLINE void dot_fwd_rows_body(const float *T, int F, int D, float *out, int ldo, int b0,
                                   int b1, float *tt) {
   int Fp = pad16(F);
   float *acc = tt + (size_t)D * Fp;
   memset(tt, 0, (size_t)D * Fp * sizeof(float)); /* padding columns stay zero */
   for (int b = b0; b < b1; b++) {
-    if (D == 16)
+    if (D == 16 && F <= 32)
+      dot_fwd_sample16(T + (size_t)b * F * 16, F, out + (size_t)b * ldo);
+    else if (D == 16)
       dot_fwd_sample(T + (size_t)b * F * 16, F, 16, out + (size_t)b * ldo, tt, acc);
     else
       dot_fwd_sample(T + (size_t)b * F * D, F, D, out + (size_t)b * ldo, tt, acc);
@@ -78,7 +126,10 @@ CPU_INLINE void dot_bwd_sample(const float *g, const float *t, int F, int D, flo
 CPU_INLINE void dot_bwd_rows_body(const float *dout, int ldo, const float *T, int F, int D,
                                   float *dT, int b0, int b1, float *G) {
   for (int b = b0; b < b1; b++) {
-    if (D == 16)
+    if (D == 16 && F <= 32)
+      dot_bwd_sample16(dout + (size_t)b * ldo, T + (size_t)b * F * 16, F,
+                       dT + (size_t)b * F * 16);
+    else if (D == 16)
       dot_bwd_sample(dout + (size_t)b * ldo, T + (size_t)b * F * 16, F, 16,
                      dT + (size_t)b * F * 16, G);
     else
