@@ -78,9 +78,22 @@ void cpu_gemm(const cddp_gemm_args *a) {
     lda = ac;
     ldb = bc;
   }
+  const float *bias = a->bias;
   if (k > 0) {
+    float beta = a->beta;
+    if (bias && beta == 0.0f) {
+      /* C starts as the bias rows and sgemm accumulates onto them (beta 1):
+       * this replaces BLAS's zero fill of C and the epilogue's bias pass.
+       * bias + alpha*acc rounds like alpha*acc + bias (addition commutes);
+       * only when BLAS splits k into panels is the bias added earlier. */
+      size_t rb = (size_t)n * sizeof(float);
+#pragma omp parallel for schedule(static) if ((size_t)m * n >= CPU_PAR_MIN)
+      for (int i = 0; i < m; i++) memcpy(a->C + (size_t)i * a->ldc, bias, rb);
+      beta = 1.0f;
+      bias = NULL;
+    }
     cblas_sgemm(CblasRowMajor, a->transa ? CblasTrans : CblasNoTrans,
-                a->transb ? CblasTrans : CblasNoTrans, m, n, k, a->alpha, A, lda, B, ldb, a->beta,
+                a->transb ? CblasTrans : CblasNoTrans, m, n, k, a->alpha, A, lda, B, ldb, beta,
                 a->C, a->ldc);
   } else {
     /* k == 0: C = beta C (BLAS would do the same; spelled out for clarity) */
@@ -88,12 +101,12 @@ void cpu_gemm(const cddp_gemm_args *a) {
       for (int j = 0; j < n; j++)
         a->C[(size_t)i * a->ldc + j] = a->beta == 0.0f ? 0.0f : a->beta * a->C[(size_t)i * a->ldc + j];
   }
-  if (!a->bias && a->act == CDDP_ACT_NONE && !a->pre_act) return;
+  if (!bias && a->act == CDDP_ACT_NONE && !a->pre_act) return;
   int nt = (size_t)m * n >= CPU_PAR_MIN / 4 ? cpu_max_threads() : 1;
   if (nt > m) nt = m;
 #pragma omp parallel for schedule(static) if (nt > 1)
   for (int t = 0; t < nt; t++)
-    epilogue_rows(a->C, a->ldc, a->bias, a->act, a->pre_act, n, (int)((long long)m * t / nt),
+    epilogue_rows(a->C, a->ldc, bias, a->act, a->pre_act, n, (int)((long long)m * t / nt),
                   (int)((long long)m * (t + 1) / nt));
 }
 
