@@ -28,7 +28,7 @@ run() { # NAME CONFIG TRAIN VAL REFATTR METRIC
 }
 
 if [ "$WHICH" = all ] || [ "$WHICH" = dlrm ]; then
-  [ -e ctr-val.h5 ] || "$B" gen ctr ctr.h5 --rows 1000000 --val-rows 200000 --seed 1
+  [ -e ctr-val.h5 ] || "$B" gen ctr ctr.h5 --rows 4000000 --val-rows 200000 --seed 1
   echo "ctr-val.h5 bayes_auc $(attr ctr-val.h5 bayes_auc)"
   run dlrm dlrm-synthetic.ini ctr.h5 ctr-val.h5
 fi
