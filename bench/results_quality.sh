@@ -16,10 +16,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 RUN="mpirun --oversubscribe -np 2"
 attr() { "$B" info "$1" | sed -n "s/^ *$2 *//p" | head -1; }
 
-run() { # NAME CONFIG TRAIN VAL REFATTR METRIC
-  name=$1; cfg=$2; shift 2
+run() { # NAME CONFIG TRAIN VAL [extra train options]
+  name=$1; cfg=$2; tr=$3; va=$4; shift 4
   t0=$(date +%s)
-  $RUN "$B" train --config "$SRC/configs/$cfg" --train "$1" --eval "$2" --progress plain \
+  $RUN "$B" train --config "$SRC/configs/$cfg" --train "$tr" --eval "$va" --progress plain \
        --metrics-out "$name.jsonl" "$@" >"$name.log" 2>&1 || { tail -20 "$name.log"; exit 1; }
   t1=$(date +%s)
   echo "$name: $(grep '^eval' "$name.log" | tail -1)"
@@ -31,9 +31,13 @@ if [ "$WHICH" = all ] || [ "$WHICH" = dlrm ]; then
   [ -e ctr-val.h5 ] || "$B" gen ctr ctr.h5 --rows 4000000 --val-rows 200000 --seed 1
   echo "ctr-val.h5 bayes_auc $(attr ctr-val.h5 bayes_auc)"
   run dlrm dlrm-synthetic.ini ctr.h5 ctr-val.h5
+  auc=$(grep '^eval' dlrm.log | tail -1 | sed 's/.*auc \([0-9.]*\).*/\1/')
+  awk -v a="$auc" -v b="$(attr ctr-val.h5 bayes_auc)" 'BEGIN { printf "dlrm: AUC %.5f, bayes %.5f, gap %.5f: %s\n", a, b, b - a, (b - a <= 0.01 ? "PASS (<= 0.01)" : "FAIL (> 0.01)") }'
 fi
 if [ "$WHICH" = all ] || [ "$WHICH" = two_tower ]; then
   [ -e tt-val.h5 ] || "$B" gen twotower tt.h5 --rows 200000 --val-rows 20000 --seed 1
   echo "tt-val.h5 oracle_recall_at_50 $(attr tt-val.h5 oracle_recall_at_50)"
   run two_tower two-tower-synthetic.ini tt.h5 tt-val.h5
+  rec=$(grep '^eval' two_tower.log | tail -1 | sed 's/.*recall@50 \([0-9.]*\).*/\1/')
+  awk -v r="$rec" -v o="$(attr tt-val.h5 oracle_recall_at_50)" 'BEGIN { printf "two_tower: Recall@50 %.4f, oracle %.4f, ratio %.3f: %s\n", r, o, r / o, (r >= 0.8 * o ? "PASS (>= 0.8)" : "FAIL (< 0.8)") }'
 fi
