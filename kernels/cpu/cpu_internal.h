@@ -79,6 +79,58 @@ void cpu_from_f32(void *dst, cddp_dtype t, const float *src, size_t n);
 void cpu_round_n(float *dst, const float *src, cddp_dtype t, size_t n);
 
 /* ---- math -------------------------------------------------------------- */
+/* Horizontal sum / max of short rows. GCC's `omp simd reduction` ends with a
+ * serial loop over its lane array, which dominates rows of a few dozen
+ * elements (attention softmax, T = 50); these reduce whole 16-float vectors
+ * (GCC vector extension) and then the 16 lanes as a tree. */
+typedef float cpu_v16 __attribute__((vector_size(64)));
+typedef int32_t cpu_v16i __attribute__((vector_size(64)));
+/* lane-wise a > b ? a : b (a macro: a function returning a 64-byte vector
+ * would draw GCC's ABI warning in the non-AVX-512 build) */
+#define CPU_VMAX16(a, b)                                                    \
+  __extension__({                                                           \
+    cpu_v16 a_ = (a), b_ = (b);                                             \
+    cpu_v16i m_ = a_ > b_;                                                  \
+    (cpu_v16)(((cpu_v16i)a_ & m_) | ((cpu_v16i)b_ & ~m_));                  \
+  })
+CPU_INLINE float cpu_row_max(const float *x, int n) { /* n >= 1 */
+  float mx = x[0];
+  int c = 0;
+  if (n >= 16) {
+    cpu_v16 m, v;
+    memcpy(&m, x, sizeof m);
+    for (c = 16; c + 16 <= n; c += 16) {
+      memcpy(&v, x + c, sizeof v);
+      m = CPU_VMAX16(m, v);
+    }
+    m = CPU_VMAX16(m, __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+    m = CPU_VMAX16(m, __builtin_shufflevector(m, m, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3));
+    m = CPU_VMAX16(m, __builtin_shufflevector(m, m, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1));
+    m = CPU_VMAX16(m, __builtin_shufflevector(m, m, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0));
+    mx = m[0];
+  }
+  for (; c < n; c++) mx = x[c] > mx ? x[c] : mx;
+  return mx;
+}
+CPU_INLINE float cpu_row_sum(const float *x, int n) {
+  float s = 0.0f;
+  int c = 0;
+  if (n >= 16) {
+    cpu_v16 a = {0}, v;
+    for (; c + 16 <= n; c += 16) {
+      memcpy(&v, x + c, sizeof v);
+      a += v;
+    }
+    a += __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    a += __builtin_shufflevector(a, a, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);
+    a += __builtin_shufflevector(a, a, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1);
+    a += __builtin_shufflevector(a, a, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0);
+    s = a[0];
+  }
+  for (; c < n; c++) s += x[c];
+  return s;
+}
+
 /* expf to about 2 ulp, branch-free so loops calling it vectorise (no
  * floorf, no selects after the polynomial). NaN in, NaN out; x >= 88.8
  * overflows to +inf; x <= -104 gives 0; results below FLT_MIN are subnormal. */

@@ -137,16 +137,10 @@ void cpu_l2norm_bwd(const float *dy, const float *y, const float *norm, float *d
 }
 
 CPU_INLINE void softmax_row_mv_body(float *y, int C) {
-  float mx = y[0];
-#pragma omp simd reduction(max : mx)
-  for (int c = 1; c < C; c++) mx = y[c] > mx ? y[c] : mx;
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int c = 0; c < C; c++) {
-    y[c] = cpu_expf(y[c] - mx);
-    s += y[c];
-  }
-  float inv = 1.0f / s;
+  float mx = cpu_row_max(y, C);
+#pragma omp simd
+  for (int c = 0; c < C; c++) y[c] = cpu_expf(y[c] - mx);
+  float inv = 1.0f / cpu_row_sum(y, C);
 #pragma omp simd
   for (int c = 0; c < C; c++) y[c] *= inv;
 }
