@@ -90,6 +90,18 @@ static char *describe(const cddp_options *o, const cddp_model *m, const cddp_dat
                   info->num_classes);
   for (int t = 0; t < CDDP_CTR_SPARSE && info->schema == CDDP_SCHEMA_CTR; t++)
     len += snprintf(s + len, cap - len, "%lld,", (long long)info->table_sizes[t]);
+  /* Hyper-parameters that would make replicas drift apart if they differed;
+   * %.17g prints doubles exactly. */
+  len += snprintf(s + len, cap - len,
+                  "\noptim lr=%.17g emb_lr=%.17g momentum=%.17g nesterov=%d wd=%.17g beta1=%.17g beta2=%.17g eps=%.17g "
+                  "schedule=%s warmup=%lld step_size=%lld gamma=%.17g min_lr=%.17g clip=%.17g smoothing=%.17g "
+                  "temperature=%.17g gather=%d compress=%s epochs=%lld max_steps=%lld shuffle=%s "
+                  "drop_last=%d",
+                  o->lr, o->emb_lr, o->momentum, o->nesterov, o->weight_decay, o->beta1, o->beta2,
+                  o->eps, o->schedule, (long long)o->warmup_steps, (long long)o->step_size,
+                  o->gamma, o->min_lr, o->clip_grad_norm, o->label_smoothing, o->temperature,
+                  o->gather_negatives, o->grad_compress, (long long)o->epochs,
+                  (long long)o->max_steps, o->shuffle, o->drop_last);
   for (int i = 0; i < ps->n; i++) {
     const cddp_param *p = &ps->p[i];
     len += snprintf(s + len, cap - len, "\n%s[", p->name);

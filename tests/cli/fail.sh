@@ -6,8 +6,8 @@
 #   emb_dim      two_tower, rank 1 of 2 has --emb-dim 8: exit 2 naming the parameter shapes
 #   table_rows   dlrm, rank 3 of 4 caps tables with --max-table-rows 16: exit 2
 #   variant      dlrm, rank 1 of 2 runs --variant kaggle: exit 2 naming the variants
-#   replicas     dlrm, rank 1 of 2 has another --lr (not part of the start-up check),
-#                CDDP_CHECK_REPLICAS=1: the replica check at the end fails, exit 1
+#   replicas     dlrm, rank 1 of 2 has another --lr: the start-up check (which covers
+#                the optimizer hyper-parameters) refuses it, exit 2 naming the line
 #   bad_input    rank 1 of 2 reads a missing --train file: exit 3, the job ends
 set -u
 CDDP=$1 MPIRUN=$2 CASE=$3
@@ -59,8 +59,7 @@ variant)
     2 1 "--variant kaggle" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 ;;
 replicas)
   "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
-  export CDDP_CHECK_REPLICAS=1
-  expect 1 'replica check: parameters differ across ranks after 4 steps: rank 0 hash [0-9a-f]+, rank 1 hash' \
+  expect 2 'first differ at line [0-9]+: rank 0 has "optim lr=0\.1[0-9]* .*", rank 1 has "optim lr=0\.2[0-9]* ' \
     2 1 "--lr 0.2" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 --lr 0.1 ;;
 bad_input)
   "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
