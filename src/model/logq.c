@@ -46,3 +46,24 @@ void cddp_logq_neg(const cddp_logq *q, const int32_t *ids, int n, float *out) {
     out[j] = (h < 0 || h >= q->num_items) ? 0.0f : (float)log(fmax(q->B[h], 1.0));
   }
 }
+
+size_t cddp_logq_state_bytes(const cddp_logq *q) {
+  return sizeof(int64_t) + 2 * (size_t)q->num_items * sizeof(double);
+}
+
+void cddp_logq_save(const cddp_logq *q, void *dst) {
+  char *p = dst;
+  size_t n = (size_t)q->num_items * sizeof(double);
+  memcpy(p, &q->t, sizeof(int64_t));
+  memcpy(p + sizeof(int64_t), q->A, n);
+  memcpy(p + sizeof(int64_t) + n, q->B, n);
+}
+
+void cddp_logq_load(cddp_logq *q, const void *src) {
+  const char *p = src;
+  size_t n = (size_t)q->num_items * sizeof(double);
+  memcpy(&q->t, p, sizeof(int64_t));
+  if (q->t < 0) cddp_die(CDDP_EXIT_DATA, "logQ state: step %lld is negative", (long long)q->t);
+  memcpy(q->A, p + sizeof(int64_t), n);
+  memcpy(q->B, p + sizeof(int64_t) + n, n);
+}

@@ -8,6 +8,7 @@
 #ifndef CDDP_MODEL_LOGQ_H
 #define CDDP_MODEL_LOGQ_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -24,5 +25,10 @@ void cddp_logq_free(cddp_logq *q);
 void cddp_logq_update(cddp_logq *q, const int32_t *ids, int n);
 /* out[j] = -logQ(ids[j]) = log(max(B[ids[j]], 1)) (0 for -1 ids). */
 void cddp_logq_neg(const cddp_logq *q, const int32_t *ids, int n, float *out);
+/* The estimator's state for checkpoints: t (int64), then A and B (num_items
+ * doubles each), host byte order. load restores exactly what save wrote. */
+size_t cddp_logq_state_bytes(const cddp_logq *q);
+void cddp_logq_save(const cddp_logq *q, void *dst);
+void cddp_logq_load(cddp_logq *q, const void *src);
 
 #endif

@@ -58,6 +58,18 @@ void cddp_model_destroy(cddp_model *m) {
   if (m) m->ops->destroy(m);
 }
 
+size_t cddp_model_extra_state_bytes(const cddp_model *m) {
+  return m->ops->extra_state_bytes ? m->ops->extra_state_bytes(m) : 0;
+}
+
+void cddp_model_save_extra_state(const cddp_model *m, void *dst) {
+  if (m->ops->save_extra_state) m->ops->save_extra_state(m, dst);
+}
+
+void cddp_model_load_extra_state(cddp_model *m, const void *src) {
+  if (m->ops->load_extra_state) m->ops->load_extra_state(m, src);
+}
+
 static double mib(size_t bytes) { return bytes / (1024.0 * 1024.0); }
 
 void cddp_model_print_memory(const cddp_model *m, int optimizer_states_per_param) {

@@ -66,6 +66,15 @@ typedef struct {
   void (*embed_items)(cddp_model *m, const int32_t *item_id, const int32_t *item_cat, int n,
                       float *out);
   void (*destroy)(cddp_model *m);
+  /* Optional (NULL for models without any): host state outside the
+   * parameters that training changes and that a bit-exact resume needs
+   * (two_tower: the logQ estimator). The size is fixed at creation;
+   * save_extra_state writes exactly that many bytes to dst, and
+   * load_extra_state restores them (this rank's state; ranks may differ).
+   * Use the cddp_model_*extra_state wrappers below. */
+  size_t (*extra_state_bytes)(const cddp_model *m);
+  void (*save_extra_state)(const cddp_model *m, void *dst);
+  void (*load_extra_state)(cddp_model *m, const void *src);
 } cddp_model_ops;
 
 struct cddp_model {
@@ -94,5 +103,9 @@ void cddp_model_destroy(cddp_model *m);
 /* Prints planned memory (parameters, gradients, optimizer state given its
  * floats per parameter, activations), as llm.c does, on rank 0. */
 void cddp_model_print_memory(const cddp_model *m, int optimizer_states_per_param);
+/* The optional extra state of m->ops (0 bytes / no-ops when the model has none). */
+size_t cddp_model_extra_state_bytes(const cddp_model *m);
+void cddp_model_save_extra_state(const cddp_model *m, void *dst);
+void cddp_model_load_extra_state(cddp_model *m, const void *src);
 
 #endif

@@ -194,9 +194,23 @@ static void tt_destroy(cddp_model *m) {
   cddp_model_free_common(m);
 }
 
+/* Extra state for checkpoints: the logQ estimator (A, B, t). */
+static size_t tt_state_bytes(const cddp_model *m) {
+  return cddp_logq_state_bytes(&((const tt_impl *)m->impl)->logq);
+}
+static void tt_save_state(const cddp_model *m, void *dst) {
+  cddp_logq_save(&((const tt_impl *)m->impl)->logq, dst);
+}
+static void tt_load_state(cddp_model *m, const void *src) {
+  cddp_logq_load(&((tt_impl *)m->impl)->logq, src);
+}
+
 static const cddp_model_ops tt_ops = {.forward = tt_forward, .backward = tt_backward,
                                       .embed_users = tt_embed_users,
-                                      .embed_items = tt_embed_items, .destroy = tt_destroy};
+                                      .embed_items = tt_embed_items, .destroy = tt_destroy,
+                                      .extra_state_bytes = tt_state_bytes,
+                                      .save_extra_state = tt_save_state,
+                                      .load_extra_state = tt_load_state};
 
 static void tower_init(tower *t, cddp_params *ps, const char *prefix, const char *a, int64_t ra,
                        const char *bname, int64_t rb, int bag_b, int mean_b, int E, int H1,

@@ -98,6 +98,21 @@ void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_par
     H5Gclose(go);
   }
   free(host);
+  if (meta->extra_state && meta->extra_bytes && meta->extra_rows > 0) {
+    hid_t gs = h5Check(H5Gcreate2(f, "model_state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                       CDDP_EXIT_RUNTIME, tmp);
+    hsize_t dims[2] = {(hsize_t)meta->extra_rows, (hsize_t)meta->extra_bytes};
+    hid_t sp = h5Check(H5Screate_simple(2, dims, NULL), CDDP_EXIT_RUNTIME, tmp);
+    hid_t ds = h5Check(H5Dcreate2(gs, "extra", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                                  H5P_DEFAULT), CDDP_EXIT_RUNTIME, tmp);
+    h5Check(H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, meta->extra_state),
+            CDDP_EXIT_RUNTIME, tmp);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Gclose(gs);
+    ++count;
+    if (cddp_ckpt_test_hook) cddp_ckpt_test_hook(count);
+  }
   cddp_h5_write_attr_str(tmp, f, "format", CKPT_FORMAT);
   int64_t ints[][1] = {{meta->step}, {meta->epoch}, {meta->position}, {meta->scaler_tracker},
                        {meta->optimizer_step}, {meta->seed}, {meta->world_size}};
@@ -296,4 +311,31 @@ void cddp_ckpt_load(const char *path, cddp_params *ps, cddp_optimizer *opt) {
   }
   free(host);
   H5Fclose(f);
+}
+
+int cddp_ckpt_load_extra_state(const char *path, int rank, void *dst, size_t bytes) {
+  hid_t f = cddp_h5_open_ro(path);
+  if (H5Lexists(f, "model_state", H5P_DEFAULT) <= 0 ||
+      H5Lexists(f, "model_state/extra", H5P_DEFAULT) <= 0) {
+    H5Fclose(f);
+    return 0;
+  }
+  hid_t ds = h5Check(H5Dopen2(f, "model_state/extra", H5P_DEFAULT), CDDP_EXIT_DATA, path);
+  hid_t sp = h5Check(H5Dget_space(ds), CDDP_EXIT_DATA, path);
+  hsize_t dims[2] = {0, 0};
+  if (H5Sget_simple_extent_ndims(sp) != 2 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0 ||
+      dims[0] <= (hsize_t)rank || dims[1] != (hsize_t)bytes)
+    cddp_die(CDDP_EXIT_USAGE, "%s: /model_state/extra is %llux%llu bytes, rank %d of this model "
+             "needs a row of %zu", path, (unsigned long long)dims[0],
+             (unsigned long long)dims[1], rank, bytes);
+  /* this rank's row only */
+  hsize_t start[2] = {(hsize_t)rank, 0}, count[2] = {1, (hsize_t)bytes};
+  h5Check(H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL), CDDP_EXIT_DATA, path);
+  hid_t mem = h5Check(H5Screate_simple(2, count, NULL), CDDP_EXIT_RUNTIME, path);
+  h5Check(H5Dread(ds, H5T_NATIVE_UINT8, mem, sp, H5P_DEFAULT, dst), CDDP_EXIT_DATA, path);
+  H5Sclose(mem);
+  H5Sclose(sp);
+  H5Dclose(ds);
+  H5Fclose(f);
+  return 1;
 }

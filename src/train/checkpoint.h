@@ -1,6 +1,9 @@
 /* Checkpoints (DESIGN §7): one HDF5 file per checkpoint.
  *   /model/<name>              fp32, the parameter's PyTorch shape
  *   /optimizer/<name>/<state>  momentum_buffer | exp_avg, exp_avg_sq | sum
+ *   /model_state/extra         uint8 [world_size, bytes]: row r = rank r's
+ *                              model extra state (cddp_model_save_extra_state;
+ *                              two_tower's logQ estimator); absent if none
  *   root attributes: format "cddp.checkpoint.v1", step (optimizer steps
  *   done), epoch, position (batches of that epoch already consumed), the
  *   loss-scaler scale and growth tracker, optimizer_step (device step
@@ -28,6 +31,11 @@ typedef struct {
   int64_t world_size;
   char model[64], variant[64];
   char *config; /* INI text; owned by the caller (read: freed by cddp_ckpt_meta_free) */
+  /* Write only: every rank's model extra state, extra_rows rows of
+   * extra_bytes each (rank order); NULL / 0 bytes: none. */
+  const void *extra_state;
+  size_t extra_bytes;
+  int64_t extra_rows;
 } cddp_ckpt_meta;
 
 /* Writes a checkpoint of step meta->step into dir; the final path is put in
@@ -46,6 +54,10 @@ void cddp_ckpt_meta_free(cddp_ckpt_meta *meta);
  * if opt != NULL, the optimizer state and step counter. Refreshes the half
  * copy of the weights under AMP. */
 void cddp_ckpt_load(const char *path, cddp_params *ps, cddp_optimizer *opt);
+/* Reads row `rank` of /model_state/extra into dst (bytes long). Returns 0 if
+ * the checkpoint has no such dataset (written before it existed); dies with
+ * exit 2 if its shape is not [rows > rank, bytes]. */
+int cddp_ckpt_load_extra_state(const char *path, int rank, void *dst, size_t bytes);
 
 /* Test hook: called after each dataset is written (NULL in production). */
 extern void (*cddp_ckpt_test_hook)(int datasets_written);

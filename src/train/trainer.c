@@ -1,11 +1,13 @@
 #include "train/trainer.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/check_mpi.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/loader.h"
@@ -136,12 +138,34 @@ typedef struct {
   const char *kind;
 } trainer;
 
+/* Every rank's model extra state (two_tower: logQ), gathered on rank 0 in rank
+ * order; NULL when the model has none. Collective: every rank calls it. */
+static unsigned char *gather_extra_state(trainer *t, size_t *bytes) {
+  size_t n = cddp_model_extra_state_bytes(t->m);
+  *bytes = n;
+  if (!n) return NULL;
+  if (n > (size_t)INT_MAX)
+    cddp_die(CDDP_EXIT_RUNTIME, "checkpoint: model state of %zu bytes exceeds one MPI message", n);
+  unsigned char *mine = cddp_xmalloc(n, "model state");
+  cddp_model_save_extra_state(t->m, mine);
+  if (t->pg.world == 1) return mine;
+  unsigned char *all = NULL;
+  if (t->pg.rank == 0) all = cddp_xmalloc(n * (size_t)t->pg.world, "model state of all ranks");
+  mpiCheck(MPI_Gather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD));
+  free(mine);
+  return all;
+}
+
 static void save_checkpoint(trainer *t, int64_t step, int64_t epoch, int64_t pos) {
   const cddp_options *o = t->o;
   const cddp_backend *be = t->be;
+  size_t extra_bytes;
+  unsigned char *extra = gather_extra_state(t, &extra_bytes);
   if (t->pg.rank != 0) return;
   cddp_ckpt_meta meta = {.step = step, .epoch = epoch, .position = pos, .seed = o->seed,
-                         .world_size = t->pg.world, .config = t->config_ini};
+                         .world_size = t->pg.world, .config = t->config_ini,
+                         .extra_state = extra, .extra_bytes = extra_bytes,
+                         .extra_rows = t->pg.world};
   float scale;
   int tracker, ost;
   cddp_amp_get(&t->amp, &scale, &tracker, NULL);
@@ -155,6 +179,7 @@ static void save_checkpoint(trainer *t, int64_t step, int64_t epoch, int64_t pos
   char path[4096];
   double t0 = cddp_train_now();
   cddp_ckpt_write(o->checkpoint_dir, &meta, &t->m->params, &t->opt, path, sizeof path);
+  free(extra);
   cddp_ckpt_prune(o->checkpoint_dir, (int)o->keep_last);
   if (!o->quiet) {
     if (t->prog.bar_open) printf("\n"), t->prog.bar_open = 0;
@@ -307,9 +332,14 @@ static int64_t resume(trainer *t, int64_t *epoch, int64_t *pos) {
   *pos = meta.position;
   cddp_log_info("resumed from %s: step %lld, epoch %lld, batch %lld", path, (long long)meta.step,
                 (long long)meta.epoch + 1, (long long)meta.position);
-  if (!strcmp(o->model, "two_tower"))
-    cddp_log_warn("two_tower: the logQ frequency estimate is not in checkpoints; it restarts "
-                  "empty, so a resumed run is not bit-identical to an uninterrupted one");
+  size_t nx = cddp_model_extra_state_bytes(t->m);
+  if (nx) {
+    void *x = cddp_xmalloc(nx, "model state");
+    if (cddp_ckpt_load_extra_state(path, t->pg.rank, x, nx)) cddp_model_load_extra_state(t->m, x);
+    else cddp_log_warn("--resume %s: no model state in this checkpoint (written by an older "
+                       "cddp); %s's extra state restarts empty", path, o->model);
+    free(x);
+  }
   int64_t step = meta.step;
   cddp_ckpt_meta_free(&meta);
   return step;

@@ -3,7 +3,9 @@
 #  - each model trains (1 rank) and evaluates; two ranks train dlrm/two_tower;
 #  - resume is bit-exact: k steps (--stop-after) + --resume to 2k gives the
 #    same parameters as 2k straight, on 1 rank (vit fp16 + AdamW + cosine,
-#    dlrm + Adagrad sparse rows) and 2 ranks (dlrm, vit);
+#    dlrm + Adagrad sparse rows, two_tower) and 2 ranks (dlrm, vit, two_tower
+#    with gathered negatives and without: the logQ estimator state is per
+#    rank in the checkpoint);
 #  - `cddp eval --checkpoint` prints the same metrics as the training-time
 #    evaluation; a diverging run exits 4 naming the step; usage errors exit 2.
 # usage: test_cli.sh CDDP CKPT_HASH MPIRUN
@@ -72,6 +74,12 @@ resume_check "vit fp16 adamw cosine" 1 13 "${VIT[@]}" --precision fp16 --optimiz
 resume_check "dlrm adagrad accum" 1 25 "${DLRM[@]}" --optimizer adagrad --lr 0.05 --grad-accum 2
 resume_check "dlrm sgd 2 ranks" 2 12 "${DLRM[@]}" --lr 0.1 --momentum 0.9
 resume_check "vit bf16 2 ranks" 2 9 "${VIT[@]}" --precision bf16 --optimizer adamw --lr 0.003
+# two_tower: parameters depend on the logQ estimate (A, B, t), which the
+# checkpoint must carry (/model_state/extra) for a bit-exact resume.
+resume_check "two_tower adamw" 1 13 "${TT[@]}" --optimizer adamw --lr 0.01
+resume_check "two_tower 2 ranks gathered negatives" 2 9 "${TT[@]}" --gather-negatives \
+  --optimizer adamw --lr 0.01
+resume_check "two_tower 2 ranks local negatives" 2 9 "${TT[@]}" --optimizer adamw --lr 0.01
 
 # ---- cddp eval reproduces the training-time evaluation ----------------------------
 for m in vit dlrm; do
