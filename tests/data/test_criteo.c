@@ -18,7 +18,7 @@
 #include "data/dataset.h"
 #include "data/h5util.h"
 
-static char g_dir[256];
+#include "tmpdir.h"
 
 typedef struct {
   int64_t n;
@@ -286,15 +286,7 @@ static void test_val_split_and_skip(void **st) {
 
 static int setup(void **st) {
   (void)st;
-  snprintf(g_dir, sizeof g_dir, "/tmp/cddp_data_criteo_XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int teardown(void **st) {
-  (void)st;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return tmpdir_setup("data_criteo");
 }
 
 int main(void) {
@@ -304,5 +296,5 @@ int main(void) {
       cmocka_unit_test(test_min_count_dictionary),
       cmocka_unit_test(test_val_split_and_skip),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

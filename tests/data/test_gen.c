@@ -17,7 +17,7 @@
 #include "data/h5util.h"
 #include "data/prng.h"
 
-static char g_dir[256];
+#include "tmpdir.h"
 
 static double attr_f64(const char *path, const char *name) {
   hid_t f = cddp_h5_open_ro(path);
@@ -252,15 +252,7 @@ static void test_val_split(void **st) {
 
 static int setup(void **st) {
   (void)st;
-  snprintf(g_dir, sizeof g_dir, "/tmp/cddp_data_gen_XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int teardown(void **st) {
-  (void)st;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return tmpdir_setup("data_gen");
 }
 
 int main(void) {
@@ -271,5 +263,5 @@ int main(void) {
       cmocka_unit_test(test_images_learnable),
       cmocka_unit_test(test_val_split),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

@@ -19,7 +19,7 @@
 #include "data/prng.h"
 #include "data/writer.h"
 
-static char g_dir[256];
+#include "tmpdir.h"
 
 /* In-memory copy of what was written, row-major per column. */
 typedef struct {
@@ -323,15 +323,7 @@ static void test_resume_ring_and_tables(void **st) {
 
 static int setup(void **st) {
   (void)st;
-  snprintf(g_dir, sizeof g_dir, "/tmp/cddp_data_loader_XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int teardown(void **st) {
-  (void)st;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return tmpdir_setup("data_loader");
 }
 
 int main(void) {
@@ -339,5 +331,5 @@ int main(void) {
       cmocka_unit_test(test_roundtrip),
       cmocka_unit_test(test_resume_ring_and_tables),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
