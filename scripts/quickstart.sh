@@ -2,7 +2,7 @@
 # Quick start on a fresh Debian machine: install the dependencies, build,
 # convert Fashion-MNIST (Debian's dataset-fashion-mnist) to HDF5 and train the
 # vit-fmnist vision transformer on 2 ranks for one epoch, printing the test
-# accuracy at the end. About 5 minutes on 2 CPU cores.
+# accuracy at the end. The training itself takes 3–7 minutes on 2 CPU cores.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
