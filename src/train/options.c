@@ -45,6 +45,8 @@ static const opt_def g_opts[] = {
     {"precision", T_CHOICE, O(precision), "fp32", "fp32|bf16|fp16", TR,
      "GEMM/attention input precision; fp16 uses dynamic loss scaling"},
     {"threads", T_INT, O(threads), "0", NULL, BOTH, "CPU threads per rank (0: cores / local ranks)"},
+    {"loader-threads", T_INT, O(loader_threads), "1", NULL, TR,
+     "threads per rank reading training batches ahead (batches stay in order)"},
     {"timeout", T_FLOAT, O(timeout), "600", NULL, BOTH, "seconds a collective may stall before the job is aborted (0: never)"},
     {"bucket-mb", T_FLOAT, O(bucket_mb), "25", NULL, TR, "DDP gradient bucket size in MB"},
     {"first-bucket-mb", T_FLOAT, O(first_bucket_mb), "1", NULL, TR, "size of the first (earliest) bucket in MB"},
@@ -330,6 +332,7 @@ void cddp_options_finish(cddp_options *o, int cmd) {
   POS(batch, "batch");
   POS(epochs, "epochs");
   POS(grad_accum, "grad-accum");
+  POS(loader_threads, "loader-threads");
   POS(log_every, "log-every");
   POS(step_size, "step-size");
 #undef POS

@@ -206,7 +206,8 @@ static void setup(trainer *t) {
                     : !strcmp(o->shuffle, "block") ? CDDP_SHUFFLE_BLOCK : CDDP_SHUFFLE_FULL;
   cddp_loader_opts lo = {.rank = t->pg.rank, .world = t->pg.world, .batch = (int)o->batch,
                          .seed = (uint64_t)o->seed, .shuffle = sh, .drop_last = o->drop_last,
-                         .eval = CDDP_EVAL_OFF, .max_table_rows = o->max_table_rows};
+                         .eval = CDDP_EVAL_OFF, .max_table_rows = o->max_table_rows,
+                         .threads = (int)o->loader_threads};
   if (be->is_device) lo.host_alloc = be->host_alloc, lo.host_free = be->host_free;
   t->train = cddp_loader_open(o->train, &lo);
   t->info = *cddp_loader_info(t->train);
