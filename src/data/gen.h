@@ -13,6 +13,9 @@
 
 #include <stdint.h>
 
+#include "data/batch.h"
+#include "data/writer.h"
+
 #define CDDP_GEN_CTR_TABLE 10000
 
 typedef struct {
@@ -45,5 +48,15 @@ uint64_t cddp_gen_row_state(uint64_t seed, int val, int64_t i);
 /* The validation file's path for OUT under o (o->val_out or OUT-val.h5);
  * dies with exit 2 when it equals OUT. */
 void cddp_gen_val_path(const char *out, const cddp_gen_opts *o, char *buf, size_t cap);
+
+/* Writes `rows` rows of stream `val` (0 train, 1 validation) of a generator's
+ * planted model under a temporary name; returns the uncommitted writer. */
+typedef cddp_writer *(*cddp_gen_split_fn)(const char *path, const void *model, int val, int64_t rows,
+                                          const cddp_gen_opts *o, const cddp_data_info *info);
+/* Writes the training rows to `out` and, with --val-rows, the validation rows
+ * to `valpath`; neither file is renamed into place until both are written. */
+void cddp_gen_write_splits(const char *out, const char *valpath, const void *model,
+                           cddp_gen_split_fn write_split, const cddp_gen_opts *o,
+                           const cddp_data_info *info);
 
 #endif

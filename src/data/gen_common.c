@@ -63,3 +63,18 @@ void cddp_gen_val_path(const char *out, const cddp_gen_opts *o, char *buf, size_
   else cddp_val_path(out, buf, cap);
   if (!strcmp(buf, out)) cddp_die(CDDP_EXIT_USAGE, "gen: the validation file must differ from OUT (%s)", out);
 }
+
+void cddp_gen_write_splits(const char *out, const char *valpath, const void *model,
+                           cddp_gen_split_fn write_split, const cddp_gen_opts *o,
+                           const cddp_data_info *info) {
+  cddp_writer *w = write_split(out, model, 0, o->rows, o, info);
+  if (o->val_rows > 0) {
+    cddp_data_info vinfo = *info;
+    vinfo.rows = o->val_rows;
+    cddp_writer *v = write_split(valpath, model, 1, o->val_rows, o, &vinfo);
+    cddp_writer_commit(w, info);
+    cddp_writer_commit(v, &vinfo);
+  } else {
+    cddp_writer_commit(w, info);
+  }
+}

@@ -185,8 +185,9 @@ static void write_tsv(const char *out, const model *m, const cddp_gen_opts *o) {
 
 /* Writes `rows` rows of stream `val` under a temporary name, with the
  * ground-truth attributes of those rows; returns the uncommitted writer. */
-static cddp_writer *write_split(const char *out, const model *m, int val, int64_t rows, const cddp_gen_opts *o,
+static cddp_writer *write_split(const char *out, const void *planted, int val, int64_t rows, const cddp_gen_opts *o,
                                 const cddp_data_info *info) {
+  const model *m = planted;
   cddp_writer *w = cddp_writer_create(out, CDDP_SCHEMA_CTR, info);
   enum { BLK = 65536 };
   uint8_t *lab = cddp_xmalloc(BLK, "rows");
@@ -251,15 +252,6 @@ void cddp_gen_ctr(const char *out, const cddp_gen_opts *o) {
   }
   cddp_data_info info = {.schema = CDDP_SCHEMA_CTR, .rows = o->rows};
   for (int c = 0; c < CDDP_CTR_SPARSE; c++) info.table_sizes[c] = m.T[c];
-  cddp_writer *w = write_split(out, &m, 0, o->rows, o, &info);
-  if (o->val_rows > 0) {
-    cddp_data_info vinfo = info;
-    vinfo.rows = o->val_rows;
-    cddp_writer *v = write_split(valpath, &m, 1, o->val_rows, o, &vinfo);
-    cddp_writer_commit(w, &info);
-    cddp_writer_commit(v, &vinfo);
-  } else {
-    cddp_writer_commit(w, &info);
-  }
+  cddp_gen_write_splits(out, valpath, &m, write_split, o, &info);
   model_free(&m);
 }

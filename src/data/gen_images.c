@@ -22,8 +22,9 @@
 
 /* Writes `rows` images of stream `val` (0 train, 1 validation) under a
  * temporary name; returns the uncommitted writer. */
-static cddp_writer *write_split(const char *out, const float *tmpl, int val, int64_t rows, const cddp_gen_opts *o,
+static cddp_writer *write_split(const char *out, const void *planted, int val, int64_t rows, const cddp_gen_opts *o,
                                 const cddp_data_info *info) {
+  const float *tmpl = planted;
   int K = o->num_classes, Hh = o->height, Ww = o->width, Cc = o->channels;
   const double noise = NOISE_STD;
   size_t hw = (size_t)Hh * Ww, img = hw * Cc;
@@ -102,15 +103,6 @@ void cddp_gen_images(const char *out, const cddp_gen_opts *o) {
   }
   cddp_data_info info = {.schema = CDDP_SCHEMA_IMAGE, .rows = o->rows, .height = Hh, .width = Ww,
                          .channels = Cc, .num_classes = K};
-  cddp_writer *w = write_split(out, tmpl, 0, o->rows, o, &info);
-  if (o->val_rows > 0) {
-    cddp_data_info vinfo = info;
-    vinfo.rows = o->val_rows;
-    cddp_writer *v = write_split(valpath, tmpl, 1, o->val_rows, o, &vinfo);
-    cddp_writer_commit(w, &info);
-    cddp_writer_commit(v, &vinfo);
-  } else {
-    cddp_writer_commit(w, &info);
-  }
+  cddp_gen_write_splits(out, valpath, tmpl, write_split, o, &info);
   free(tmpl);
 }

@@ -53,8 +53,9 @@ typedef struct {
  * temporary name with the oracle recall of those rows; returns the
  * uncommitted writer. The target is in the user's top 50 iff
  * s(u, target) >= threshold(u). */
-static cddp_writer *write_split(const char *out, const tt_model *m, int val, int64_t rows, const cddp_gen_opts *o,
+static cddp_writer *write_split(const char *out, const void *planted, int val, int64_t rows, const cddp_gen_opts *o,
                                 const cddp_data_info *info) {
+  const tt_model *m = planted;
   int64_t U = m->U, I = m->I;
   int H = m->H;
   cddp_writer *w = cddp_writer_create(out, CDDP_SCHEMA_TWOTOWER, info);
@@ -160,16 +161,7 @@ void cddp_gen_twotower(const char *out, const cddp_gen_opts *o) {
   tt_model tm = {U, I, H, cdf, thresh, users, item, pop, cat};
   cddp_data_info info = {.schema = CDDP_SCHEMA_TWOTOWER, .rows = o->rows, .hist_len = H,
                          .num_users = U, .num_items = I, .num_cats = C};
-  cddp_writer *w = write_split(out, &tm, 0, o->rows, o, &info);
-  if (o->val_rows > 0) {
-    cddp_data_info vinfo = info;
-    vinfo.rows = o->val_rows;
-    cddp_writer *v = write_split(valpath, &tm, 1, o->val_rows, o, &vinfo);
-    cddp_writer_commit(w, &info);
-    cddp_writer_commit(v, &vinfo);
-  } else {
-    cddp_writer_commit(w, &info);
-  }
+  cddp_gen_write_splits(out, valpath, &tm, write_split, o, &info);
   free(center); free(cat); free(item); free(pop); free(cdf); free(thresh); free(score); free(sorted);
   free(users);
 }
