@@ -160,6 +160,7 @@ static const cddp_backend g_cpu = {
     .gemm = cpu_gemm,
     .bias_grad = cpu_bias_grad,
     .act_bwd = cpu_act_bwd,
+    .act_bias_bwd = cpu_act_bias_bwd,
     .act_fwd = cpu_act_fwd,
     .fill = cpu_fill,
     .scale = cpu_scale,

@@ -20,28 +20,16 @@ static const float *widen(const void *src, cddp_dtype t, int rows, int cols, int
   return dst;
 }
 
-/* Rows [r0, r1) of C: c += bias; pre = c; c = act(c). */
+/* Rows [r0, r1) of C: c += bias; pre = c; c = act(c). With from_pre the GEMM
+ * wrote its result (bias included) into pre, and only c = act(pre) is left. */
 CPU_INLINE void epilogue_rows_body(float *C, int ldc, const float *bias, cddp_act act,
-                                   float *pre_all, int n, int r0, int r1) {
+                                   float *pre_all, int from_pre, int n, int r0, int r1) {
   for (int i = r0; i < r1; i++) {
     float *c = C + (size_t)i * ldc;
     float *pre = pre_all ? pre_all + (size_t)i * n : NULL;
-    if (pre && act == CDDP_ACT_GELU) { /* the common ViT case in one pass */
-      if (bias) {
+    if (from_pre) { /* the common ViT case: GELU of the saved pre-activation */
 #pragma omp simd
-        for (int j = 0; j < n; j++) {
-          float v = c[j] + bias[j];
-          pre[j] = v;
-          c[j] = cpu_gelu(v);
-        }
-      } else {
-#pragma omp simd
-        for (int j = 0; j < n; j++) {
-          float v = c[j];
-          pre[j] = v;
-          c[j] = cpu_gelu(v);
-        }
-      }
+      for (int j = 0; j < n; j++) c[j] = cpu_gelu(pre[j]);
       continue;
     }
     if (bias) {
@@ -59,15 +47,37 @@ CPU_INLINE void epilogue_rows_body(float *C, int ldc, const float *bias, cddp_ac
   }
 }
 CPU_MULTIVERSION(epilogue_rows,
-                 (float *C, int ldc, const float *bias, cddp_act act, float *pre_all, int n,
-                  int r0, int r1),
-                 (C, ldc, bias, act, pre_all, n, r0, r1))
+                 (float *C, int ldc, const float *bias, cddp_act act, float *pre_all, int from_pre,
+                  int n, int r0, int r1),
+                 (C, ldc, bias, act, pre_all, from_pre, n, r0, r1))
+
+/* Rows of the GEMM's output D (ld ldd) before sgemm accumulates onto them
+ * with beta 1: the bias, the residual, or their sum. This replaces BLAS's
+ * zero fill of D and a separate bias or residual pass. bias + acc rounds
+ * like acc + bias (addition commutes); only when BLAS splits k into panels
+ * is the bias added earlier. */
+static void init_rows(float *D, int ldd, const float *res, int ldr, const float *bias, int m,
+                      int n) {
+#pragma omp parallel for schedule(static) if ((size_t)m * n >= CPU_PAR_MIN)
+  for (int i = 0; i < m; i++) {
+    float *d = D + (size_t)i * ldd;
+    const float *r = res ? res + (size_t)i * ldr : NULL;
+    if (r && bias) {
+#pragma omp simd
+      for (int j = 0; j < n; j++) d[j] = r[j] + bias[j];
+    } else if (r || bias) {
+      if (d != (r ? r : bias)) memcpy(d, r ? r : bias, (size_t)n * sizeof(float));
+    }
+  }
+}
 
 void cpu_gemm(const cddp_gemm_args *a) {
   int m = a->m, n = a->n, k = a->k;
   if (m <= 0 || n <= 0) return;
   if (a->ab_type != CDDP_F32 && a->ab_type != CDDP_F16 && a->ab_type != CDDP_BF16)
     cddp_die(CDDP_EXIT_USAGE, "gemm: unsupported input type %s", cddp_dtype_name(a->ab_type));
+  if (a->residual && a->beta != 0.0f)
+    cddp_die(CDDP_EXIT_USAGE, "gemm: a residual takes the place of beta*C (beta %g)", a->beta);
   const float *A = a->A, *B = a->B;
   int lda = a->lda, ldb = a->ldb;
   if (a->ab_type != CDDP_F32 && k > 0) {
@@ -79,35 +89,34 @@ void cpu_gemm(const cddp_gemm_args *a) {
     ldb = bc;
   }
   const float *bias = a->bias;
+  float beta = a->beta;
+  /* GELU with a saved pre-activation: the GEMM writes pre (bias included)
+   * and the epilogue only reads it, instead of copying C into pre. */
+  int from_pre = a->pre_act && a->act == CDDP_ACT_GELU && beta == 0.0f && !a->residual;
+  float *D = from_pre ? a->pre_act : a->C;
+  int ldd = from_pre ? n : a->ldc;
+  if (a->residual || (bias && beta == 0.0f) || from_pre) {
+    init_rows(D, ldd, a->residual, a->ldc, bias, m, n);
+    beta = (a->residual || bias) ? 1.0f : 0.0f;
+    bias = NULL;
+  }
   if (k > 0) {
-    float beta = a->beta;
-    if (bias && beta == 0.0f) {
-      /* C starts as the bias rows and sgemm accumulates onto them (beta 1):
-       * this replaces BLAS's zero fill of C and the epilogue's bias pass.
-       * bias + alpha*acc rounds like alpha*acc + bias (addition commutes);
-       * only when BLAS splits k into panels is the bias added earlier. */
-      size_t rb = (size_t)n * sizeof(float);
-#pragma omp parallel for schedule(static) if ((size_t)m * n >= CPU_PAR_MIN)
-      for (int i = 0; i < m; i++) memcpy(a->C + (size_t)i * a->ldc, bias, rb);
-      beta = 1.0f;
-      bias = NULL;
-    }
     cblas_sgemm(CblasRowMajor, a->transa ? CblasTrans : CblasNoTrans,
-                a->transb ? CblasTrans : CblasNoTrans, m, n, k, a->alpha, A, lda, B, ldb, beta,
-                a->C, a->ldc);
+                a->transb ? CblasTrans : CblasNoTrans, m, n, k, a->alpha, A, lda, B, ldb, beta, D,
+                ldd);
   } else {
-    /* k == 0: C = beta C (BLAS would do the same; spelled out for clarity) */
+    /* k == 0: D = beta D (BLAS would do the same; spelled out for clarity) */
     for (int i = 0; i < m; i++)
       for (int j = 0; j < n; j++)
-        a->C[(size_t)i * a->ldc + j] = a->beta == 0.0f ? 0.0f : a->beta * a->C[(size_t)i * a->ldc + j];
+        D[(size_t)i * ldd + j] = beta == 0.0f ? 0.0f : beta * D[(size_t)i * ldd + j];
   }
   if (!bias && a->act == CDDP_ACT_NONE && !a->pre_act) return;
   int nt = (size_t)m * n >= CPU_PAR_MIN / 4 ? cpu_max_threads() : 1;
   if (nt > m) nt = m;
 #pragma omp parallel for schedule(static) if (nt > 1)
   for (int t = 0; t < nt; t++)
-    epilogue_rows(a->C, a->ldc, bias, a->act, a->pre_act, n, (int)((long long)m * t / nt),
-                  (int)((long long)m * (t + 1) / nt));
+    epilogue_rows(a->C, a->ldc, bias, a->act, a->pre_act, from_pre, n,
+                  (int)((long long)m * t / nt), (int)((long long)m * (t + 1) / nt));
 }
 
 /* db[j] += sum_i dy[i, j]: column blocks are independent, rows are summed in
@@ -192,5 +201,60 @@ void cpu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, siz
                     n < (bk + 1) * ACT_BLK ? n : (bk + 1) * ACT_BLK);
   } else if (dx != dy) {
     memcpy(dx, dy, n * sizeof(float));
+  }
+}
+
+/* act_bwd and bias_grad in one pass over column blocks: each dx element is
+ * computed as act_bwd computes it and summed into db in row order as
+ * bias_grad sums it, so the bits equal the two-pass path. Column blocks are
+ * the unit of parallel work; when there are fewer blocks than threads the
+ * two-pass path (parallel over elements) is faster. */
+CPU_INLINE void act_bias_bwd_block_body(cddp_act act, const float *pre, const float *dy,
+                                        float *dx, int m, int n, float *db, int j0, int len) {
+  float acc[BG_BLK];
+  for (int j = 0; j < len; j++) acc[j] = 0.0f;
+  for (int i = 0; i < m; i++) {
+    size_t o = (size_t)i * n + j0;
+    const float *p = pre + o, *g = dy + o;
+    float *d = dx + o;
+    if (act == CDDP_ACT_RELU) {
+#pragma omp simd
+      for (int j = 0; j < len; j++) {
+        float v = g[j]; /* unconditional load: a select, not a branch */
+        v = p[j] > 0.0f ? v : 0.0f;
+        d[j] = v;
+        acc[j] += v;
+      }
+    } else {
+#pragma omp simd
+      for (int j = 0; j < len; j++) {
+        float v = g[j] * cpu_gelu_grad(p[j]);
+        d[j] = v;
+        acc[j] += v;
+      }
+    }
+  }
+  for (int j = 0; j < len; j++) db[j0 + j] += acc[j];
+}
+CPU_MULTIVERSION(act_bias_bwd_block,
+                 (cddp_act act, const float *pre, const float *dy, float *dx, int m, int n,
+                  float *db, int j0, int len),
+                 (act, pre, dy, dx, m, n, db, j0, len))
+
+void cpu_act_bias_bwd(cddp_act act, const float *pre, const float *dy, float *dx, int m, int n,
+                      float *db) {
+  if (m <= 0 || n <= 0) return;
+  int nblk = (n + BG_BLK - 1) / BG_BLK;
+  int par = (size_t)m * n >= act_par_min(act);
+  if (!db || (act != CDDP_ACT_RELU && act != CDDP_ACT_GELU) ||
+      (par && nblk < cpu_max_threads())) {
+    cpu_act_bwd(act, pre, dy, dx, (size_t)m * n);
+    if (db) cpu_bias_grad(dx, m, n, n, db);
+    return;
+  }
+#pragma omp parallel for schedule(static) if (par && nblk > 1)
+  for (int bk = 0; bk < nblk; bk++) {
+    int j0 = bk * BG_BLK, len = n - j0 < BG_BLK ? n - j0 : BG_BLK;
+    act_bias_bwd_block(act, pre, dy, dx, m, n, db, j0, len);
   }
 }

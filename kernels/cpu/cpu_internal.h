@@ -180,6 +180,8 @@ CPU_INLINE float cpu_gelu_grad(float x) {
 void cpu_gemm(const cddp_gemm_args *a);
 void cpu_bias_grad(const float *dy, int m, int n, int ldy, float *db);
 void cpu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, size_t n);
+void cpu_act_bias_bwd(cddp_act act, const float *pre, const float *dy, float *dx, int m, int n,
+                      float *db);
 void cpu_act_fwd(cddp_act act, const float *x, float *y, size_t n);
 
 /* ---- elementwise (cpu_elementwise.c) ---- */
@@ -194,7 +196,8 @@ void cpu_cast(void *dst, cddp_dtype dst_t, const void *src, cddp_dtype src_t, si
 void cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *y, float *mean,
                        float *rstd, int N, int C, float eps);
 void cpu_layernorm_bwd(const float *dy, const float *x, const float *w, const float *mean,
-                       const float *rstd, float *dx, float *dw, float *db, int N, int C);
+                       const float *rstd, float *dx, float *dw, float *db, int N, int C,
+                       int accumulate_dx);
 void cpu_l2norm_fwd(const float *x, float *y, float *norm, int N, int C, float eps);
 void cpu_l2norm_bwd(const float *dy, const float *y, const float *norm, float *dx, int N, int C);
 void cpu_softmax_fwd(const float *x, float *y, int N, int C);

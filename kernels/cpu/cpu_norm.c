@@ -44,7 +44,7 @@ void cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *y,
  * combined in thread order afterwards (deterministic for a thread count). */
 CPU_INLINE void ln_bwd_rows_body(const float *dy, const float *x, const float *w,
                                  const float *mean, const float *rstd, float *dx, float *pw,
-                                 float *pb, int C, int r0, int r1) {
+                                 float *pb, int C, int acc, int r0, int r1) {
   for (int c = 0; c < C; c++) pw[c] = pb[c] = 0.0f;
   for (int r = r0; r < r1; r++) {
     const float *xr = x + (size_t)r * C, *dyr = dy + (size_t)r * C;
@@ -61,20 +61,30 @@ CPU_INLINE void ln_bwd_rows_body(const float *dy, const float *x, const float *w
     }
     s1 /= C;
     s2 /= C;
+    if (acc) {
 #pragma omp simd
-    for (int c = 0; c < C; c++) {
-      float xh = (xr[c] - mu) * rs;
-      dxr[c] = rs * (dyr[c] * w[c] - s1 - xh * s2);
+      for (int c = 0; c < C; c++) {
+        float xh = (xr[c] - mu) * rs;
+        dxr[c] += rs * (dyr[c] * w[c] - s1 - xh * s2);
+      }
+    } else {
+#pragma omp simd
+      for (int c = 0; c < C; c++) {
+        float xh = (xr[c] - mu) * rs;
+        dxr[c] = rs * (dyr[c] * w[c] - s1 - xh * s2);
+      }
     }
   }
 }
 CPU_MULTIVERSION(ln_bwd_rows,
                  (const float *dy, const float *x, const float *w, const float *mean,
-                  const float *rstd, float *dx, float *pw, float *pb, int C, int r0, int r1),
-                 (dy, x, w, mean, rstd, dx, pw, pb, C, r0, r1))
+                  const float *rstd, float *dx, float *pw, float *pb, int C, int acc, int r0,
+                  int r1),
+                 (dy, x, w, mean, rstd, dx, pw, pb, C, acc, r0, r1))
 
 void cpu_layernorm_bwd(const float *dy, const float *x, const float *w, const float *mean,
-                       const float *rstd, float *dx, float *dw, float *db, int N, int C) {
+                       const float *rstd, float *dx, float *dw, float *db, int N, int C,
+                       int accumulate_dx) {
   int nt = (size_t)N * C >= CPU_PAR_MIN ? cpu_max_threads() : 1;
   if (nt > N) nt = N > 0 ? N : 1;
   float *part = cpu_scratch(CPU_SCRATCH_A, (size_t)nt * 2 * C * sizeof(float));
@@ -86,7 +96,7 @@ void cpu_layernorm_bwd(const float *dy, const float *x, const float *w, const fl
     used = T;
     float *pw = part + (size_t)t * 2 * C, *pb = pw + C;
     int r0 = (int)((long long)N * t / T), r1 = (int)((long long)N * (t + 1) / T);
-    ln_bwd_rows(dy, x, w, mean, rstd, dx, pw, pb, C, r0, r1);
+    ln_bwd_rows(dy, x, w, mean, rstd, dx, pw, pb, C, accumulate_dx, r0, r1);
   }
   for (int t = 0; t < used; t++) {
     const float *pw = part + (size_t)t * 2 * C, *pb = pw + C;

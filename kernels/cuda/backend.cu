@@ -137,6 +137,7 @@ static void fill_table(void) {
   b->gemm = cu_gemm;
   b->bias_grad = cu_bias_grad;
   b->act_bwd = cu_act_bwd;
+  b->act_bias_bwd = cu_act_bias_bwd;
   b->act_fwd = cu_act_fwd;
   b->fill = cu_fill;
   b->scale = cu_scale;

@@ -166,6 +166,8 @@ void cu_gemm_reset(void); /* drops the cached cuBLASLt plans (shutdown) */
 /* elementwise.cu */
 void cu_bias_grad(const float *dy, int m, int n, int ldy, float *db);
 void cu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, size_t n);
+void cu_act_bias_bwd(cddp_act act, const float *pre, const float *dy, float *dx, int m, int n,
+                     float *db);
 void cu_act_fwd(cddp_act act, const float *x, float *y, size_t n);
 void cu_fill(float *x, size_t n, float v);
 void cu_scale(float *x, size_t n, float alpha);
@@ -177,7 +179,8 @@ void cu_cast(void *dst, cddp_dtype dst_t, const void *src, cddp_dtype src_t, siz
 void cu_layernorm_fwd(const float *x, const float *w, const float *b, float *y, float *mean,
                       float *rstd, int N, int C, float eps);
 void cu_layernorm_bwd(const float *dy, const float *x, const float *w, const float *mean,
-                      const float *rstd, float *dx, float *dw, float *db, int N, int C);
+                      const float *rstd, float *dx, float *dw, float *db, int N, int C,
+                      int accumulate_dx);
 void cu_l2norm_fwd(const float *x, float *y, float *norm, int N, int C, float eps);
 void cu_l2norm_bwd(const float *dy, const float *y, const float *norm, float *dx, int N, int C);
 void cu_softmax_fwd(const float *x, float *y, int N, int C);

@@ -52,6 +52,13 @@ void cu_act_fwd(cddp_act act, const float *x, float *y, size_t n) {
 void cu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, size_t n) {
   LAUNCH1(act_bwd_kernel, n, act, pre, dy, dx, n);
 }
+/* Two kernels: on the GPU the column sum is a separate reduction anyway. */
+void cu_act_bias_bwd(cddp_act act, const float *pre, const float *dy, float *dx, int m, int n,
+                     float *db) {
+  if (m <= 0 || n <= 0) return;
+  cu_act_bwd(act, pre, dy, dx, (size_t)m * n);
+  if (db) cu_bias_grad(dx, m, n, n, db);
+}
 void cu_fill(float *x, size_t n, float v) { LAUNCH1(fill_kernel, n, x, n, v); }
 void cu_scale(float *x, size_t n, float alpha) { LAUNCH1(scale_kernel, n, x, n, alpha); }
 void cu_axpy(float *y, const float *x, size_t n, float alpha) { LAUNCH1(axpy_kernel, n, y, x, n, alpha); }

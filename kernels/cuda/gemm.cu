@@ -179,11 +179,23 @@ void cu_gemm_reset(void) {
   g_plan_next = 0;
 }
 
-void cu_gemm(const cddp_gemm_args *a) {
-  if (a->m <= 0 || a->n <= 0) return;
+void cu_gemm(const cddp_gemm_args *args) {
+  if (args->m <= 0 || args->n <= 0) return;
   cu_bind();
-  if (a->ab_type != CDDP_F32 && a->ab_type != CDDP_F16 && a->ab_type != CDDP_BF16)
-    cddp_die(CDDP_EXIT_USAGE, "gemm: unsupported input type %s", cddp_dtype_name(a->ab_type));
+  if (args->ab_type != CDDP_F32 && args->ab_type != CDDP_F16 && args->ab_type != CDDP_BF16)
+    cddp_die(CDDP_EXIT_USAGE, "gemm: unsupported input type %s", cddp_dtype_name(args->ab_type));
+  cddp_gemm_args r = *args;
+  const cddp_gemm_args *a = &r;
+  if (r.residual) { /* C = residual, then accumulate onto it (beta 1) */
+    if (r.beta != 0.0f)
+      cddp_die(CDDP_EXIT_USAGE, "gemm: a residual takes the place of beta*C (beta %g)", r.beta);
+    if (r.residual != r.C)
+      cudaCheck(cudaMemcpy2DAsync(r.C, (size_t)r.ldc * sizeof(float), r.residual,
+                                  (size_t)r.ldc * sizeof(float), (size_t)r.n * sizeof(float), r.m,
+                                  cudaMemcpyDeviceToDevice, g_cu.compute));
+    r.beta = 1.0f;
+    r.residual = NULL;
+  }
   const float *post_bias = a->bias;
   cddp_act post_act = a->act;
   float *post_pre = a->pre_act;

@@ -27,7 +27,7 @@ static __global__ void layernorm_fwd_kernel(const float *x, const float *w, cons
 
 static __global__ void layernorm_bwd_dx_kernel(const float *dy, const float *x, const float *w,
                                                const float *mean, const float *rstd, float *dx,
-                                               int N, int C) {
+                                               int N, int C, int acc) {
   WARP_ROW_SETUP(N);
   const float *xr = x + (size_t)row * C, *dyr = dy + (size_t)row * C;
   float *dxr = dx + (size_t)row * C;
@@ -42,7 +42,8 @@ static __global__ void layernorm_bwd_dx_kernel(const float *dy, const float *x, 
   s2 = cu_warp_sum(s2) / C;
   for (int c = lane; c < C; c += 32) {
     float xh = (xr[c] - mu) * rs;
-    dxr[c] = rs * (dyr[c] * w[c] - s1 - xh * s2);
+    float v = rs * (dyr[c] * w[c] - s1 - xh * s2);
+    dxr[c] = acc ? dxr[c] + v : v;
   }
 }
 
@@ -64,10 +65,11 @@ void cu_layernorm_fwd(const float *x, const float *w, const float *b, float *y, 
 }
 
 void cu_layernorm_bwd(const float *dy, const float *x, const float *w, const float *mean,
-                      const float *rstd, float *dx, float *dw, float *db, int N, int C) {
+                      const float *rstd, float *dx, float *dw, float *db, int N, int C,
+                      int accumulate_dx) {
   if (N <= 0 || C <= 0) return;
   layernorm_bwd_dx_kernel<<<cu_ceil(N, ROWS_PER_BLOCK), 32 * ROWS_PER_BLOCK, 0, g_cu.compute>>>(
-      dy, x, w, mean, rstd, dx, N, C);
+      dy, x, w, mean, rstd, dx, N, C, accumulate_dx);
   cuLaunchCheck();
   cu_colsum(ln_dw_src{dy, x, mean, rstd, C}, N, C, dw);
   cu_colsum_acc(dy, N, C, C, db);

@@ -45,7 +45,11 @@ typedef enum { CDDP_ACT_NONE = 0, CDDP_ACT_RELU, CDDP_ACT_GELU } cddp_act;
  *   A and B have element type ab_type (F32, F16 or BF16); C is fp32 (ldc >= n).
  *   bias: fp32 [n] added to every row, or NULL.
  *   act: applied last; if pre_act != NULL the value before act is stored
- *   there too (fp32, contiguous [m,n]) for the backward pass. */
+ *   there too (fp32, contiguous [m,n]) for the backward pass.
+ *   residual: fp32 [m,n] with leading dimension ldc (may be C itself), or
+ *   NULL; when given it takes the place of beta*C (beta must be 0):
+ *   C = act(alpha * op(A) op(B) + residual + bias) — a residual connection
+ *   folded into the GEMM instead of a separate add pass. */
 typedef struct {
   int transa, transb;
   int m, n, k;
@@ -57,6 +61,7 @@ typedef struct {
   const float *bias;
   cddp_act act;
   float *pre_act;
+  const float *residual;
 } cddp_gemm_args;
 
 typedef struct cddp_backend cddp_backend;
@@ -90,6 +95,10 @@ struct cddp_backend {
   void (*bias_grad)(const float *dy, int m, int n, int ldy, float *db);
   /* dx[i] = dy[i] * act'(pre[i]), n elements */
   void (*act_bwd)(cddp_act act, const float *pre, const float *dy, float *dx, size_t n);
+  /* act_bwd over m contiguous rows of n, then bias_grad of the result
+   * (db[j] += sum_i dx[i*n + j]); one pass where the backend can fuse them */
+  void (*act_bias_bwd)(cddp_act act, const float *pre, const float *dy, float *dx, int m, int n,
+                       float *db);
   /* y[i] = act(x[i]) (ReLU/GELU as a standalone op) */
   void (*act_fwd)(cddp_act act, const float *x, float *y, size_t n);
 
@@ -107,9 +116,11 @@ struct cddp_backend {
   /* y = (x - mean) * rstd * w + b over the last dim C, N rows; saves mean/rstd [N] */
   void (*layernorm_fwd)(const float *x, const float *w, const float *b, float *y,
                         float *mean, float *rstd, int N, int C, float eps);
-  /* dx overwritten; dw, db accumulate */
+  /* dw, db accumulate; dx is overwritten, or accumulated into when
+   * accumulate_dx is nonzero (a residual stream's gradient updated in place) */
   void (*layernorm_bwd)(const float *dy, const float *x, const float *w, const float *mean,
-                        const float *rstd, float *dx, float *dw, float *db, int N, int C);
+                        const float *rstd, float *dx, float *dw, float *db, int N, int C,
+                        int accumulate_dx);
   /* y = x / max(||x||_2, eps) per row; saves norm [N] (the clamped norm) */
   void (*l2norm_fwd)(const float *x, float *y, float *norm, int N, int C, float eps);
   void (*l2norm_bwd)(const float *dy, const float *y, const float *norm, float *dx, int N, int C);

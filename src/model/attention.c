@@ -27,12 +27,16 @@ void cddp_attention_plan(cddp_attention *a, const cddp_lctx *c, cddp_planner *p,
   cddp_plan_release(p, mark);
 }
 
-void cddp_attention_fwd(cddp_attention *a, const cddp_lctx *c, const float *x, int n) {
+void cddp_attention_fwd(cddp_attention *a, const cddp_lctx *c, const float *x, int n,
+                        const float *residual) {
   a->n = n;
   int N = n * a->T;
   cddp_linear_fwd(&a->qkv, c, x, N);
   c->be->attention_fwd(a->qkv.y, a->o, a->aws, n, a->T, a->H, a->D / a->H, c->amp);
-  cddp_linear_fwd(&a->proj, c, a->o, N);
+  if (residual)
+    cddp_linear_fwd_residual(&a->proj, c, a->o, N, residual);
+  else
+    cddp_linear_fwd(&a->proj, c, a->o, N);
 }
 
 void cddp_attention_bwd(cddp_attention *a, const cddp_lctx *c, const float *dy, float *dx,

@@ -1,5 +1,8 @@
 /* Pre-LN transformer block (timm Block): x1 = x + attn(ln1(x));
- * out = x1 + fc2(gelu(fc1(ln2(x1)))). GELU (tanh form) is fused into fc1's GEMM. */
+ * out = x1 + fc2(gelu(fc1(ln2(x1)))). GELU (tanh form) is fused into fc1's
+ * GEMM, the residual adds into the GEMMs of attn.proj and fc2; backward keeps
+ * the residual stream's gradient in one buffer that the layer norms'
+ * backward passes accumulate into. */
 #include <stdio.h>
 
 #include "model/layers.h"
@@ -24,10 +27,7 @@ void cddp_block_plan(cddp_block *b, const cddp_lctx *c, cddp_planner *p, int bat
   b->batch = batch;
   b->T = T;
   int N = batch * T, D = b->D;
-  b->x1 = cddp_plan_act(p, (size_t)N * D * sizeof(float));
-  b->out = cddp_plan_act(p, (size_t)N * D * sizeof(float));
   size_t mark = cddp_plan_mark(p);
-  b->dx1 = cddp_plan_scratch(p, (size_t)N * D * sizeof(float));
   b->dh = cddp_plan_scratch(p, (size_t)N * D * sizeof(float));
   b->dm = cddp_plan_scratch(p, (size_t)N * b->fc1.out * sizeof(float));
   cddp_layernorm_plan(&b->ln1, p, N);
@@ -36,33 +36,27 @@ void cddp_block_plan(cddp_block *b, const cddp_lctx *c, cddp_planner *p, int bat
   cddp_linear_plan(&b->fc1, c, p, N, D);
   cddp_linear_plan(&b->fc2, c, p, N, b->fc1.out);
   cddp_plan_release(p, mark);
+  b->x1 = cddp_attention_out(&b->attn);
+  b->out = b->fc2.y;
 }
 
 void cddp_block_fwd(cddp_block *b, const cddp_lctx *c, const float *x, int n) {
-  const cddp_backend *be = c->be;
-  size_t N = (size_t)n * b->T, ND = N * b->D;
+  int N = n * b->T;
   b->x = x;
   b->n = n;
-  cddp_layernorm_fwd(&b->ln1, c, x, (int)N);
-  cddp_attention_fwd(&b->attn, c, b->ln1.y, n);
-  be->add(b->x1, x, cddp_attention_out(&b->attn), ND);
-  cddp_layernorm_fwd(&b->ln2, c, b->x1, (int)N);
-  cddp_linear_fwd(&b->fc1, c, b->ln2.y, (int)N);
-  cddp_linear_fwd(&b->fc2, c, b->fc1.y, (int)N);
-  be->add(b->out, b->x1, b->fc2.y, ND);
+  cddp_layernorm_fwd(&b->ln1, c, x, N);
+  cddp_attention_fwd(&b->attn, c, b->ln1.y, n, x); /* x1 = x + attn */
+  cddp_layernorm_fwd(&b->ln2, c, b->x1, N);
+  cddp_linear_fwd(&b->fc1, c, b->ln2.y, N);
+  cddp_linear_fwd_residual(&b->fc2, c, b->fc1.y, N, b->x1); /* out = x1 + mlp */
 }
 
-void cddp_block_bwd(cddp_block *b, const cddp_lctx *c, const float *dy, float *dx,
-                    const cddp_ready_hook *h) {
-  const cddp_backend *be = c->be;
-  size_t ND = (size_t)b->n * b->T * b->D;
-  cddp_linear_bwd(&b->fc2, c, dy, b->dm, b->fc1.out, h);
+void cddp_block_bwd(cddp_block *b, const cddp_lctx *c, float *dresid, const cddp_ready_hook *h) {
+  cddp_linear_bwd(&b->fc2, c, dresid, b->dm, b->fc1.out, h);
   cddp_linear_bwd(&b->fc1, c, b->dm, b->dh, b->D, h);
-  cddp_layernorm_bwd(&b->ln2, c, b->dh, b->dx1, h);
-  be->add(b->dx1, b->dx1, dy, ND); /* residual */
-  cddp_attention_bwd(&b->attn, c, b->dx1, b->dh, h);
-  cddp_layernorm_bwd(&b->ln1, c, b->dh, dx, h);
-  be->add(dx, dx, b->dx1, ND); /* residual */
+  cddp_layernorm_bwd(&b->ln2, c, b->dh, dresid, 1, h); /* d x1 */
+  cddp_attention_bwd(&b->attn, c, dresid, b->dh, h);
+  cddp_layernorm_bwd(&b->ln1, c, b->dh, dresid, 1, h); /* d x */
 }
 
 static void init_linear_timm(const cddp_linear *l, cddp_params *ps, uint64_t seed) {

@@ -28,10 +28,10 @@ void cddp_layernorm_fwd(cddp_layernorm *ln, const cddp_lctx *c, const float *x, 
 }
 
 void cddp_layernorm_bwd(cddp_layernorm *ln, const cddp_lctx *c, const float *dy, float *dx,
-                        const cddp_ready_hook *h) {
+                        int accumulate, const cddp_ready_hook *h) {
   c->be->layernorm_bwd(dy, ln->x, cddp_param_data(c->ps, ln->w), ln->mean, ln->rstd, dx,
                        cddp_param_grad(c->ps, ln->w), cddp_param_grad(c->ps, ln->b), ln->n,
-                       ln->C);
+                       ln->C, accumulate);
   cddp_mark_ready(h, ln->b);
   cddp_mark_ready(h, ln->w);
 }

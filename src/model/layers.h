@@ -98,6 +98,10 @@ void cddp_linear_init(cddp_linear *l, cddp_params *ps, const char *prefix, int i
 /* ldx: row stride of the input x (>= in). */
 void cddp_linear_plan(cddp_linear *l, const cddp_lctx *c, cddp_planner *p, int rows, int ldx);
 void cddp_linear_fwd(cddp_linear *l, const cddp_lctx *c, const float *x, int n);
+/* y = x W^T + b + res (res [n, out] contiguous): a residual connection folded
+ * into the GEMM (act must be none). */
+void cddp_linear_fwd_residual(cddp_linear *l, const cddp_lctx *c, const float *x, int n,
+                              const float *res);
 /* dy: [n, out] contiguous; dx (row stride lddx) overwritten, or NULL. */
 void cddp_linear_bwd(cddp_linear *l, const cddp_lctx *c, const float *dy, float *dx, int lddx,
                      const cddp_ready_hook *h);
@@ -170,8 +174,9 @@ typedef struct {
 void cddp_layernorm_init(cddp_layernorm *ln, cddp_params *ps, const char *prefix, int C, float eps);
 void cddp_layernorm_plan(cddp_layernorm *ln, cddp_planner *p, int rows);
 void cddp_layernorm_fwd(cddp_layernorm *ln, const cddp_lctx *c, const float *x, int n);
+/* dx overwritten, or accumulated into (accumulate nonzero) */
 void cddp_layernorm_bwd(cddp_layernorm *ln, const cddp_lctx *c, const float *dy, float *dx,
-                        const cddp_ready_hook *h);
+                        int accumulate, const cddp_ready_hook *h);
 void cddp_layernorm_init_values(cddp_layernorm *ln, cddp_params *ps, uint64_t seed);
 
 /* ---- multi-head self-attention (timm Attention) ------------------------------------ */
@@ -186,7 +191,9 @@ typedef struct {
 } cddp_attention;
 void cddp_attention_init(cddp_attention *a, cddp_params *ps, const char *prefix, int D, int H);
 void cddp_attention_plan(cddp_attention *a, const cddp_lctx *c, cddp_planner *p, int batch, int T);
-void cddp_attention_fwd(cddp_attention *a, const cddp_lctx *c, const float *x, int n);
+/* out = residual + attn(x) (residual [batch*T, D], or NULL for attn(x) alone) */
+void cddp_attention_fwd(cddp_attention *a, const cddp_lctx *c, const float *x, int n,
+                        const float *residual);
 static inline float *cddp_attention_out(const cddp_attention *a) { return a->proj.y; }
 void cddp_attention_bwd(cddp_attention *a, const cddp_lctx *c, const float *dy, float *dx,
                         const cddp_ready_hook *h);
@@ -197,17 +204,18 @@ typedef struct {
   cddp_layernorm ln1, ln2;
   cddp_attention attn;
   cddp_linear fc1, fc2;
-  float *x1;  /* act [N, D]: x + attn(ln1(x)) */
-  float *out; /* act [N, D]: x1 + mlp(ln2(x1)) */
-  float *dx1, *dh, *dm; /* scratch [N,D], [N,D], [N,4D] */
+  float *x1;  /* [N, D]: x + attn(ln1(x)) (the attention's output buffer) */
+  float *out; /* [N, D]: x1 + mlp(ln2(x1)) (fc2's output buffer) */
+  float *dh, *dm; /* scratch [N,D], [N,4D] */
   const float *x;
   int n;
 } cddp_block;
 void cddp_block_init(cddp_block *b, cddp_params *ps, const char *prefix, int D, int H, int mlp_ratio);
 void cddp_block_plan(cddp_block *b, const cddp_lctx *c, cddp_planner *p, int batch, int T);
 void cddp_block_fwd(cddp_block *b, const cddp_lctx *c, const float *x, int n);
-void cddp_block_bwd(cddp_block *b, const cddp_lctx *c, const float *dy, float *dx,
-                    const cddp_ready_hook *h);
+/* dresid: [N, D], the gradient w.r.t. the block's output on entry and w.r.t.
+ * its input on return (the residual stream's gradient, updated in place). */
+void cddp_block_bwd(cddp_block *b, const cddp_lctx *c, float *dresid, const cddp_ready_hook *h);
 /* timm init: Linear trunc_normal(.02)/0, LayerNorm 1/0. */
 void cddp_block_init_values(cddp_block *b, cddp_params *ps, uint64_t seed);
 

@@ -47,7 +47,8 @@ void cddp_linear_plan(cddp_linear *l, const cddp_lctx *c, cddp_planner *p, int r
 /* Elements spanned by n rows of width w at row stride ld. */
 static size_t span(int n, int w, int ld) { return n ? (size_t)(n - 1) * ld + w : 0; }
 
-void cddp_linear_fwd(cddp_linear *l, const cddp_lctx *c, const float *x, int n) {
+static void linear_fwd(cddp_linear *l, const cddp_lctx *c, const float *x, int n,
+                       const float *res) {
   const cddp_backend *be = c->be;
   l->x = x;
   l->n = n;
@@ -62,18 +63,32 @@ void cddp_linear_fwd(cddp_linear *l, const cddp_lctx *c, const float *x, int n) 
                       .A = A, .lda = l->ldx, .B = B, .ldb = l->in,
                       .C = l->y, .ldc = l->out,
                       .bias = l->b >= 0 ? cddp_param_data(c->ps, l->b) : NULL,
-                      .act = l->act, .pre_act = l->pre};
+                      .act = l->act, .pre_act = l->pre, .residual = res};
   be->gemm(&g);
+}
+
+void cddp_linear_fwd(cddp_linear *l, const cddp_lctx *c, const float *x, int n) {
+  linear_fwd(l, c, x, n, NULL);
+}
+
+void cddp_linear_fwd_residual(cddp_linear *l, const cddp_lctx *c, const float *x, int n,
+                              const float *res) {
+  if (l->act != CDDP_ACT_NONE)
+    cddp_die(CDDP_EXIT_RUNTIME, "linear: a residual is added after an activation only (act none)");
+  linear_fwd(l, c, x, n, res);
 }
 
 void cddp_linear_bwd(cddp_linear *l, const cddp_lctx *c, const float *dy, float *dx, int lddx,
                      const cddp_ready_hook *h) {
   const cddp_backend *be = c->be;
   int n = l->n;
-  if (l->act != CDDP_ACT_NONE) {
+  float *db = l->b >= 0 ? cddp_param_grad(c->ps, l->b) : NULL;
+  if (l->act != CDDP_ACT_NONE) { /* the bias gradient comes with the activation's */
     const float *pre = l->act == CDDP_ACT_RELU ? l->y : l->pre;
-    be->act_bwd(l->act, pre, dy, l->dpre, (size_t)n * l->out);
+    be->act_bias_bwd(l->act, pre, dy, l->dpre, n, l->out, db);
     dy = l->dpre;
+  } else if (db) {
+    be->bias_grad(dy, n, l->out, l->out, db);
   }
   const void *dyA = dy, *xB = l->x, *wB = cddp_param_data(c->ps, l->w);
   if (c->amp != CDDP_F32) {
@@ -82,10 +97,7 @@ void cddp_linear_bwd(cddp_linear *l, const cddp_lctx *c, const float *dy, float 
     xB = l->xh;
     wB = cddp_param_half(c->ps, l->w);
   }
-  if (l->b >= 0) {
-    be->bias_grad(dy, n, l->out, l->out, cddp_param_grad(c->ps, l->b));
-    cddp_mark_ready(h, l->b);
-  }
+  if (db) cddp_mark_ready(h, l->b);
   /* dW[out, in] += dy^T x */
   cddp_gemm_args gw = {.transa = 1, .transb = 0, .m = l->out, .n = l->in, .k = n,
                        .alpha = 1.0f, .beta = 1.0f, .ab_type = c->amp,

@@ -32,7 +32,7 @@ typedef struct {
   cddp_linear head;
   float *dlogits; /* act [B, classes] */
   float *dnorm;   /* scratch [B*T, D] */
-  float *dA, *dB; /* scratch [B*T, D]: block gradients, ping-pong */
+  float *dresid;  /* scratch [B*T, D]: the residual stream's gradient */
   int n;
 } vit_impl;
 
@@ -42,8 +42,7 @@ static void vit_plan(cddp_model *m, cddp_planner *p) {
   size_t ND = (size_t)N * d->D * sizeof(float);
   size_t mark = cddp_plan_mark(p);
   d->dnorm = cddp_plan_scratch(p, ND);
-  d->dA = cddp_plan_scratch(p, ND);
-  d->dB = cddp_plan_scratch(p, ND);
+  d->dresid = cddp_plan_scratch(p, ND);
   cddp_patch_embed_plan(&d->pe, &d->c, p, B);
   for (int k = 0; k < d->depth; k++) cddp_block_plan(&d->blocks[k], &d->c, p, B, d->T);
   cddp_layernorm_plan(&d->norm, p, N);
@@ -78,15 +77,9 @@ static void vit_backward(cddp_model *m, const cddp_batch *b, const cddp_ready_ho
   size_t ND = (size_t)n * d->T * d->D;
   c->be->memset0(d->dnorm, ND * sizeof(float), c->be->compute); /* only cls rows get gradient */
   cddp_linear_bwd(&d->head, c, d->dlogits, d->dnorm, d->T * d->D, h);
-  cddp_layernorm_bwd(&d->norm, c, d->dnorm, d->dA, h);
-  float *dy = d->dA, *dx = d->dB;
-  for (int k = d->depth - 1; k >= 0; k--) {
-    cddp_block_bwd(&d->blocks[k], c, dy, dx, h);
-    float *t = dy;
-    dy = dx;
-    dx = t;
-  }
-  cddp_patch_embed_bwd(&d->pe, c, dy, h);
+  cddp_layernorm_bwd(&d->norm, c, d->dnorm, d->dresid, 0, h);
+  for (int k = d->depth - 1; k >= 0; k--) cddp_block_bwd(&d->blocks[k], c, d->dresid, h);
+  cddp_patch_embed_bwd(&d->pe, c, d->dresid, h);
 }
 
 static void vit_destroy(cddp_model *m) {

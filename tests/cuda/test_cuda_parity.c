@@ -62,26 +62,34 @@ static pair *typed_matrix(size_t n, cddp_dtype t) {
   return p;
 }
 
-static void gemm_case(cddp_dtype ab, int ta, int tb, int m, int n, int k, int bias, cddp_act act,
-                      int pre, float beta, int ldc_pad, double tol) {
+static void gemm_case_res(cddp_dtype ab, int ta, int tb, int m, int n, int k, int bias,
+                          cddp_act act, int pre, float beta, int ldc_pad, int res, double tol) {
   char what[160];
-  snprintf(what, sizeof what, "gemm %s ta%d tb%d %dx%dx%d bias%d act%d pre%d beta%g ldc+%d",
-           cddp_dtype_name(ab), ta, tb, m, n, k, bias, (int)act, pre, beta, ldc_pad);
+  snprintf(what, sizeof what, "gemm %s ta%d tb%d %dx%dx%d bias%d act%d pre%d beta%g ldc+%d res%d",
+           cddp_dtype_name(ab), ta, tb, m, n, k, bias, (int)act, pre, beta, ldc_pad, res);
   int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + ldc_pad;
   pair *A = typed_matrix((size_t)(ta ? k : m) * lda, ab);
   pair *B = typed_matrix((size_t)(tb ? n : k) * ldb, ab);
   pair *C = pu_rand((size_t)m * ldc, -1, 1);
   pair *bv = bias ? pu_rand(n, -1, 1) : NULL;
   pair *pa = pre ? pu_zero((size_t)m * n * sizeof(float)) : NULL;
+  pair *rv = res ? pu_rand((size_t)m * ldc, -1, 1) : NULL; /* residual, ld = ldc */
   cddp_gemm_args a = {.transa = ta, .transb = tb, .m = m, .n = n, .k = k, .alpha = 0.75f,
                       .beta = beta, .ab_type = ab, .lda = lda, .ldb = ldb, .ldc = ldc, .act = act};
   a.A = A->h; a.B = B->h; a.C = PH(C); a.bias = bv ? PH(bv) : NULL; a.pre_act = pa ? PH(pa) : NULL;
+  a.residual = rv ? PH(rv) : NULL;
   CPU->gemm(&a);
   a.A = A->d; a.B = B->d; a.C = PD(C); a.bias = bv ? PD(bv) : NULL; a.pre_act = pa ? PD(pa) : NULL;
+  a.residual = rv ? PD(rv) : NULL;
   GPU->gemm(&a);
   pu_check(what, C, (size_t)m * ldc, tol);
   if (pa) pu_check(what, pa, (size_t)m * n, tol);
   pu_free_all();
+}
+
+static void gemm_case(cddp_dtype ab, int ta, int tb, int m, int n, int k, int bias, cddp_act act,
+                      int pre, float beta, int ldc_pad, double tol) {
+  gemm_case_res(ab, ta, tb, m, n, k, bias, act, pre, beta, ldc_pad, 0, tol);
 }
 
 static void t_gemm(void **state) {
@@ -105,6 +113,7 @@ static void t_gemm(void **state) {
       gemm_case(types[ti], 0, 0, 21, 40, 17, 1, CDDP_ACT_NONE, 1, 0.5f, 5, tol);  /* beta, ldc > n */
       gemm_case(types[ti], 1, 1, 21, 40, 17, 1, CDDP_ACT_RELU, 0, 1.0f, 3, tol);
       gemm_case(types[ti], 0, 1, 5, 8, 0, 1, CDDP_ACT_GELU, 1, 0.5f, 0, tol);     /* k = 0 */
+      gemm_case_res(types[ti], 0, 1, 33, 48, 64, 1, CDDP_ACT_NONE, 0, 0.0f, 4, 1, tol); /* residual */
     }
   }
   cddp_cuda_set_gemm_fusion(1);
@@ -127,6 +136,11 @@ static void t_elementwise(void **state) {
     CPU->act_bwd((cddp_act)act, PH(x), PH(dy), PH(dx), n);
     GPU->act_bwd((cddp_act)act, PD(x), PD(dy), PD(dx), n);
     pu_check("act_bwd", dx, n, TOL_F32);
+    pair *db = pu_rand(97, -1, 1); /* act_bias_bwd over [n/97 rows, 97] */
+    CPU->act_bias_bwd((cddp_act)act, PH(x), PH(dy), PH(dx), (int)(n / 97), 97, PH(db));
+    GPU->act_bias_bwd((cddp_act)act, PD(x), PD(dy), PD(dx), (int)(n / 97), 97, PD(db));
+    pu_check("act_bias_bwd dx", dx, (n / 97) * 97, TOL_F32);
+    pu_check("act_bias_bwd db", db, 97, TOL_F32);
     pu_free_all();
   }
   pair *a = pu_rand(n, -1, 1), *b = pu_rand(n, -1, 1), *o = pu_zero(n * 4);
@@ -177,9 +191,12 @@ static void t_norm(void **state) {
     pu_check("layernorm mean", mu, N, TOL_F32);
     pu_check("layernorm rstd", rs, N, TOL_F32);
     pair *dy = pu_rand(nc, -1, 1), *dx = pu_zero(nc * 4), *dw = pu_rand(C, -1, 1), *db = pu_rand(C, -1, 1);
-    CPU->layernorm_bwd(PH(dy), PH(x), PH(w), PH(mu), PH(rs), PH(dx), PH(dw), PH(db), N, C);
-    GPU->layernorm_bwd(PD(dy), PD(x), PD(w), PD(mu), PD(rs), PD(dx), PD(dw), PD(db), N, C);
+    CPU->layernorm_bwd(PH(dy), PH(x), PH(w), PH(mu), PH(rs), PH(dx), PH(dw), PH(db), N, C, 0);
+    GPU->layernorm_bwd(PD(dy), PD(x), PD(w), PD(mu), PD(rs), PD(dx), PD(dw), PD(db), N, C, 0);
     pu_check("layernorm dx", dx, nc, TOL_F32);
+    CPU->layernorm_bwd(PH(dy), PH(x), PH(w), PH(mu), PH(rs), PH(dx), PH(dw), PH(db), N, C, 1);
+    GPU->layernorm_bwd(PD(dy), PD(x), PD(w), PD(mu), PD(rs), PD(dx), PD(dw), PD(db), N, C, 1);
+    pu_check("layernorm dx accumulated", dx, nc, TOL_F32);
     pu_check("layernorm dw", dw, C, TOL_F32);
     pu_check("layernorm db", db, C, TOL_F32);
 

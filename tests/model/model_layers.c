@@ -2,6 +2,7 @@
  * parameters (all or a random subset of coordinates) and continuous inputs.
  * The scalar under test is L = sum(y * R) for a fixed random R, so backward
  * is fed dy = R. Plus: AMP (bf16) linear close to fp32, the logQ estimator. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -393,7 +394,7 @@ static void test_layernorm(void **s) {
   t.R = R;
   zero_grads(&e);
   ln_loss(&t);
-  cddp_layernorm_bwd(&t.ln, &e.c, R, dx, NULL);
+  cddp_layernorm_bwd(&t.ln, &e.c, R, dx, 0, NULL);
   int bad = check_params(&e, ln_loss, &t, 1000, seed);
   bad += tu_check_fd("x", x, 24, dx, ln_loss, &t, 1000, seed, H_STEP, RTOL, ATOL);
   assert_int_equal(bad, 0);
@@ -405,7 +406,7 @@ typedef struct {
   env *e;
   cddp_attention a;
   int n, T;
-  float *x, *R;
+  float *x, *R, *res; /* res: optional residual added to the output */
 } att_ctx;
 
 static void att_plan(void *p, env *e) {
@@ -415,7 +416,7 @@ static void att_plan(void *p, env *e) {
 
 static double att_loss(void *p) {
   att_ctx *t = p;
-  cddp_attention_fwd(&t->a, &t->e->c, t->x, t->n);
+  cddp_attention_fwd(&t->a, &t->e->c, t->x, t->n, t->res);
   return dot(cddp_attention_out(&t->a), t->R, (size_t)t->n * t->T * t->a.D);
 }
 
@@ -439,6 +440,20 @@ static void test_attention(void **s) {
   int bad = check_params(&e, att_loss, &t, 60, seed);
   bad += tu_check_fd("x", x, N, dx, att_loss, &t, 80, seed, H_STEP, RTOL, ATOL);
   assert_int_equal(bad, 0);
+  /* with a residual folded into proj's GEMM the output is exactly res + attn(x)
+   * up to rounding */
+  float *plain = malloc(N * 4), *res = malloc(N * 4);
+  att_loss(&t); /* the difference checks left a perturbed forward behind */
+  memcpy(plain, cddp_attention_out(&t.a), N * 4);
+  tu_fill(res, N, &seed, 1);
+  t.res = res;
+  att_loss(&t);
+  const float *o = cddp_attention_out(&t.a);
+  for (size_t i = 0; i < N; i++)
+    if (!(fabsf(o[i] - (res[i] + plain[i])) <= 1e-6f * (1.0f + fabsf(o[i]))))
+      fail_msg("attention with residual [%zu]: %.9g, want %.9g + %.9g", i, o[i], res[i], plain[i]);
+  free(plain);
+  free(res);
   free(x);
   free(R);
   free(dx);
@@ -483,7 +498,8 @@ static void test_block(void **s) {
   t.R = R;
   zero_grads(&e);
   blk_loss(&t);
-  cddp_block_bwd(&t.b, &e.c, R, dx, NULL);
+  memcpy(dx, R, N * 4); /* the residual gradient is updated in place */
+  cddp_block_bwd(&t.b, &e.c, dx, NULL);
   int bad = check_params(&e, blk_loss, &t, 40, seed);
   bad += tu_check_fd("x", x, N, dx, blk_loss, &t, 48, seed, H_STEP, RTOL, ATOL);
   assert_int_equal(bad, 0);

@@ -1,5 +1,5 @@
 /* gemm (all transposes, alpha/beta, strides, bias, activations, pre_act,
- * fp16/bf16 inputs), bias_grad, act_fwd/act_bwd. */
+ * residual, fp16/bf16 inputs), bias_grad, act_fwd/act_bwd, act_bias_bwd. */
 #include "test_util.h"
 
 static const cddp_backend *be;
@@ -25,17 +25,20 @@ static void *store(cddp_dtype t, const float *x, size_t n, double *seen) {
 }
 
 static void run_case(int ta, int tb, int m, int n, int k, float alpha, float beta, cddp_dtype t,
-                     int with_bias, cddp_act act, int with_pre) {
+                     int with_bias, cddp_act act, int with_pre, int with_res) {
+  /* with_res: 1 a residual buffer, 2 the residual is C itself (beta must be 0) */
   int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 5;
   size_t na = (size_t)(ta ? k : m) * lda, nb = (size_t)(tb ? n : k) * ldb, nc = (size_t)m * ldc;
   float *af = tu_rand(na, -1, 1), *bf = tu_rand(nb, -1, 1), *C = tu_rand(nc, -1, 1);
   float *bias = with_bias ? tu_rand(n, -0.5f, 0.5f) : NULL;
   float *pre = with_pre ? tu_rand((size_t)m * n, -1, 1) : NULL;
+  float *res = with_res == 1 ? tu_rand(nc, -1, 1) : with_res == 2 ? C : NULL;
   double *as = malloc(na * sizeof(double)), *bs = malloc(nb * sizeof(double));
   void *A = store(t, af, na, as), *Bm = store(t, bf, nb, bs);
   double *ref = malloc(nc * sizeof(double)), *refpre = malloc((size_t)m * n * sizeof(double));
   double *mag = malloc(nc * sizeof(double));
   for (size_t i = 0; i < nc; i++) ref[i] = C[i], mag[i] = 0;
+  if (res) beta = 0.0f;
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++) {
       double s = 0, sa = 0;
@@ -46,26 +49,29 @@ static void run_case(int ta, int tb, int m, int n, int k, float alpha, float bet
         sa += fabs(a * b);
       }
       size_t c = (size_t)i * ldc + j;
-      double v = alpha * s + (beta != 0 ? beta * ref[c] : 0) + (bias ? bias[j] : 0);
+      double v = alpha * s + (beta != 0 ? beta * ref[c] : 0) + (bias ? bias[j] : 0) +
+                 (res ? (double)res[c] : 0);
       refpre[(size_t)i * n + j] = v;
       mag[c] = sa + 1;
       ref[c] = act == CDDP_ACT_RELU ? (v > 0 ? v : 0) : act == CDDP_ACT_GELU ? tu_gelu(v) : v;
     }
   cddp_gemm_args g = {.transa = ta, .transb = tb, .m = m, .n = n, .k = k, .alpha = alpha,
                       .beta = beta, .ab_type = t, .A = A, .lda = lda, .B = Bm, .ldb = ldb,
-                      .C = C, .ldc = ldc, .bias = bias, .act = act, .pre_act = pre};
+                      .C = C, .ldc = ldc, .bias = bias, .act = act, .pre_act = pre,
+                      .residual = res};
   be->gemm(&g);
   for (int i = 0; i < m; i++)
     for (int j = 0; j < ldc; j++) {
       size_t c = (size_t)i * ldc + j;
       double tol = 2e-6 * mag[c];
       if (fabs(C[c] - ref[c]) > tol)
-        fail_msg("gemm ta=%d tb=%d %s act=%d bias=%d: C[%d,%d] = %.8g, want %.8g", ta, tb,
-                 cddp_dtype_name(t), act, with_bias, i, j, C[c], ref[c]);
+        fail_msg("gemm ta=%d tb=%d %s act=%d bias=%d res=%d: C[%d,%d] = %.8g, want %.8g", ta, tb,
+                 cddp_dtype_name(t), act, with_bias, with_res, i, j, C[c], ref[c]);
       if (pre && j < n && fabs(pre[(size_t)i * n + j] - refpre[(size_t)i * n + j]) > tol)
         fail_msg("gemm pre_act[%d,%d] = %.8g, want %.8g", i, j, pre[(size_t)i * n + j],
                  refpre[(size_t)i * n + j]);
     }
+  if (with_res == 1) free(res);
   free(af); free(bf); free(C); free(bias); free(pre); free(as); free(bs); free(A); free(Bm);
   free(ref); free(refpre); free(mag);
 }
@@ -79,9 +85,12 @@ static void test_gemm_combinations(void **state) {
       for (int tb = 0; tb < 2; tb++)
         for (int act = 0; act < 3; act++) {
           tu_seed(seed++);
-          run_case(ta, tb, 13, 17, 9, 0.7f, 0.0f, types[ti], 0, (cddp_act)act, 0);
-          run_case(ta, tb, 5, 33, 20, 1.3f, 0.4f, types[ti], 1, (cddp_act)act, 1);
-          run_case(ta, tb, 1, 1, 31, -0.5f, 1.0f, types[ti], 1, (cddp_act)act, 1);
+          run_case(ta, tb, 13, 17, 9, 0.7f, 0.0f, types[ti], 0, (cddp_act)act, 0, 0);
+          run_case(ta, tb, 5, 33, 20, 1.3f, 0.4f, types[ti], 1, (cddp_act)act, 1, 0);
+          run_case(ta, tb, 1, 1, 31, -0.5f, 1.0f, types[ti], 1, (cddp_act)act, 1, 0);
+          run_case(ta, tb, 6, 19, 11, 0.9f, 0.0f, types[ti], 1, (cddp_act)act, 1, 0);
+          run_case(ta, tb, 7, 18, 12, 1.1f, 0.0f, types[ti], act & 1, (cddp_act)act, act == 2, 1);
+          run_case(ta, tb, 9, 16, 10, 0.6f, 0.0f, types[ti], 1, (cddp_act)act, 0, 2);
         }
 }
 
@@ -90,9 +99,10 @@ static void test_gemm_large_threads(void **state) {
   (void)state;
   tu_seed(99);
   be->set_threads(2);
-  run_case(0, 1, 130, 150, 70, 1.0f, 0.0f, CDDP_F32, 1, CDDP_ACT_GELU, 1);
-  run_case(1, 0, 96, 200, 64, 0.5f, 0.5f, CDDP_BF16, 1, CDDP_ACT_RELU, 1);
-  run_case(0, 0, 200, 96, 48, 1.0f, 0.0f, CDDP_F16, 0, CDDP_ACT_NONE, 0);
+  run_case(0, 1, 130, 150, 70, 1.0f, 0.0f, CDDP_F32, 1, CDDP_ACT_GELU, 1, 0);
+  run_case(1, 0, 96, 200, 64, 0.5f, 0.5f, CDDP_BF16, 1, CDDP_ACT_RELU, 1, 0);
+  run_case(0, 0, 200, 96, 48, 1.0f, 0.0f, CDDP_F16, 0, CDDP_ACT_NONE, 0, 0);
+  run_case(0, 1, 220, 96, 40, 1.0f, 0.0f, CDDP_F32, 1, CDDP_ACT_NONE, 0, 1);
   be->set_threads(1);
 }
 
@@ -181,12 +191,42 @@ static void test_act_bwd(void **state) {
   }
 }
 
+/* the fused pass gives the bits of act_bwd followed by bias_grad, on every
+ * path (single pass over column blocks, or two passes with more threads) */
+static void test_act_bias_bwd(void **state) {
+  (void)state;
+  int shapes[][2] = {{7, 5}, {64, 300}, {300, 700}, {2048, 96}};
+  for (int threads = 1; threads <= 2; threads++) {
+    be->set_threads(threads);
+    for (int a = 0; a <= 2; a++)
+      for (int s = 0; s < 4; s++) {
+        tu_seed(500 + 10 * a + s);
+        int m = shapes[s][0], n = shapes[s][1];
+        size_t mn = (size_t)m * n;
+        float *pre = tu_rand(mn, -3, 3), *dy = tu_rand(mn, -1, 1), *db0 = tu_rand(n, -1, 1);
+        float *dx1 = malloc(mn * 4), *dx2 = malloc(mn * 4), *db1 = malloc(n * 4), *db2 = malloc(n * 4);
+        memcpy(db1, db0, n * 4);
+        memcpy(db2, db0, n * 4);
+        be->act_bwd((cddp_act)a, pre, dy, dx1, mn);
+        be->bias_grad(dx1, m, n, n, db1);
+        be->act_bias_bwd((cddp_act)a, pre, dy, dx2, m, n, db2);
+        assert_memory_equal(dx1, dx2, mn * 4);
+        assert_memory_equal(db1, db2, n * 4);
+        be->act_bias_bwd((cddp_act)a, pre, dy, dx2, m, n, NULL); /* no bias */
+        assert_memory_equal(dx1, dx2, mn * 4);
+        free(pre); free(dy); free(db0); free(dx1); free(dx2); free(db1); free(db2);
+      }
+  }
+  be->set_threads(1);
+}
+
 int main(void) {
   be = cddp_cpu_backend();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gemm_combinations), cmocka_unit_test(test_gemm_large_threads),
       cmocka_unit_test(test_gemm_k0),           cmocka_unit_test(test_bias_grad),
       cmocka_unit_test(test_act_fwd_values),    cmocka_unit_test(test_act_bwd),
+      cmocka_unit_test(test_act_bias_bwd),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

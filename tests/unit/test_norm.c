@@ -52,8 +52,16 @@ static void layernorm_case(int N, int C, uint64_t seed) {
     }
   }
   tu_close("layernorm y", y, ry, n, 1e-5, 1e-5);
-  be->layernorm_bwd(dy, x, w, mean, rstd, dx, dw, db, N, C);
+  be->layernorm_bwd(dy, x, w, mean, rstd, dx, dw, db, N, C, 0);
   tu_close("layernorm dx", dx, rdx, n, 1e-4, 1e-4);
+  { /* accumulate_dx: dx += the same gradient, so dx doubles; dw, db accumulate again */
+    float *dx2 = malloc(n * 4), *dwa = calloc(C, 4), *dba = calloc(C, 4);
+    double *r2 = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) { dx2[i] = dx[i]; r2[i] = 2.0 * rdx[i]; }
+    be->layernorm_bwd(dy, x, w, mean, rstd, dx2, dwa, dba, N, C, 1);
+    tu_close("layernorm dx accumulated", dx2, r2, n, 1e-4, 1e-4);
+    free(dx2); free(dwa); free(dba); free(r2);
+  }
   tu_close("layernorm dw", dw, rdw, C, 1e-4 * N, 1e-5);
   tu_close("layernorm db", db, rdb, C, 1e-5 * N, 1e-5);
   if (n <= 2000) {
@@ -62,7 +70,7 @@ static void layernorm_case(int N, int C, uint64_t seed) {
     tu_fd("layernorm dx fd", x, n, dx, fwd_obj, &c, 1e-2f, 5e-3, 1);
     float *gw = malloc(C * 4), *gb = malloc(C * 4);
     memset(gw, 0, C * 4); memset(gb, 0, C * 4);
-    be->layernorm_bwd(dy, x, w, mean, rstd, dx, gw, gb, N, C);
+    be->layernorm_bwd(dy, x, w, mean, rstd, dx, gw, gb, N, C, 0);
     tu_fd("layernorm dw fd", w, C, gw, fwd_obj, &c, 1e-2f, 5e-3, 1);
     tu_fd("layernorm db fd", b, C, gb, fwd_obj, &c, 1e-2f, 5e-3, 1);
     free(gw); free(gb);
@@ -85,8 +93,8 @@ static void test_layernorm(void **state) {
         *rstd = malloc(N * 4), *y = malloc(n * 4), *b = tu_rand(C, 0, 1), *dx = malloc(n * 4);
   float dw1[64] = {0}, db1[64] = {0}, dw2[64] = {0}, db2[64] = {0};
   be->layernorm_fwd(x, w, b, y, mean, rstd, N, C, 1e-6f);
-  be->layernorm_bwd(dy, x, w, mean, rstd, dx, dw1, db1, N, C);
-  be->layernorm_bwd(dy, x, w, mean, rstd, dx, dw2, db2, N, C);
+  be->layernorm_bwd(dy, x, w, mean, rstd, dx, dw1, db1, N, C, 0);
+  be->layernorm_bwd(dy, x, w, mean, rstd, dx, dw2, db2, N, C, 0);
   assert_memory_equal(dw1, dw2, sizeof dw1);
   assert_memory_equal(db1, db2, sizeof db1);
   be->set_threads(1);
