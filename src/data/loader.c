@@ -27,6 +27,7 @@ typedef struct {
   uint8_t *label_u8;
   uint32_t *order;
   uint64_t *sortbuf;
+  uint8_t *aug_tmp; /* one image, when augmenting */
 } worker;
 
 struct cddp_loader {
@@ -106,7 +107,7 @@ static void check_ids(const cddp_loader *l, const int32_t *ids, int n, int width
 }
 
 /* Reads and checks the n rows w->idx into the slot (sampler already asked). */
-static void fill(worker *w, slot *sl, int n) {
+static void fill(worker *w, slot *sl, int n, int64_t epoch) {
   cddp_loader *l = w->l;
   cddp_batch *bt = &sl->b;
   const int64_t *rows = w->idx;
@@ -174,6 +175,9 @@ static void fill(worker *w, slot *sl, int n) {
       cddp_dataset_read_ordered(d, CDDP_IMG_IMAGES, rows, ord, n, bt->images, w->scratch);
       cddp_dataset_read_ordered(d, CDDP_IMG_LABELS, rows, ord, n, bt->labels, w->scratch);
       check_ids(l, bt->labels, n, 1, rows, "labels", 0, fi->num_classes);
+      if (w->aug_tmp)
+        cddp_augment_images(&l->o.augment, bt->images, n, fi->height, fi->width, fi->channels,
+                            rows, l->o.seed, epoch, w->aug_tmp);
       break;
     }
   }
@@ -226,8 +230,9 @@ static void *thread_main(void *arg) {
     int64_t first = sl->seq * l->o.batch;
     int n = (int)(l->samples - first < l->o.batch ? l->samples - first : l->o.batch);
     cddp_sampler_get(l->s, first, n, w->idx);
+    int64_t epoch = l->epoch;
     pthread_mutex_unlock(&l->mu);
-    fill(w, sl, n);
+    fill(w, sl, n, epoch);
     pthread_mutex_lock(&l->mu);
     sl->state = sl->gen == l->gen ? SLOT_READY : SLOT_FREE; /* stale after a restart */
     pthread_cond_broadcast(&l->cv_cons);
@@ -277,6 +282,11 @@ cddp_loader *cddp_loader_open(const char *path, const cddp_loader_opts *o) {
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->cv_prod, NULL);
   pthread_cond_init(&l->cv_cons, NULL);
+  if (o->augment.crop_pad < 0)
+    cddp_die(CDDP_EXIT_USAGE, "loader: crop padding must be >= 0 (got %d)", o->augment.crop_pad);
+  int augment = !o->eval && cddp_augment_active(&o->augment);
+  if (augment && l->info.schema != CDDP_SCHEMA_IMAGE)
+    cddp_die(CDDP_EXIT_USAGE, "%s: image augmentation needs a cddp.image.v1 dataset", path);
   l->nworkers = o->threads > 0 ? o->threads : 1;
   l->workers = cddp_xcalloc(sizeof(worker) * (size_t)l->nworkers, "loader threads");
   for (int i = 0; i < l->nworkers; i++) {
@@ -287,6 +297,9 @@ cddp_loader *cddp_loader_open(const char *path, const cddp_loader_opts *o) {
     w->label_u8 = cddp_xmalloc((size_t)o->batch, "loader labels");
     w->order = cddp_xmalloc(sizeof(uint32_t) * (size_t)o->batch, "loader order");
     w->sortbuf = cddp_xmalloc(2 * sizeof(uint64_t) * (size_t)o->batch, "loader sort");
+    if (augment)
+      w->aug_tmp = cddp_xmalloc((size_t)l->info.height * l->info.width * l->info.channels,
+                                "loader augmentation");
   }
   for (int i = 0; i < l->nworkers; i++)
     if (pthread_create(&l->workers[i].thread, NULL, thread_main, &l->workers[i]) != 0)
@@ -366,6 +379,7 @@ void cddp_loader_close(cddp_loader *l) {
     free(w->label_u8);
     free(w->order);
     free(w->sortbuf);
+    free(w->aug_tmp);
   }
   free(l->workers);
   cddp_sampler_destroy(l->s);

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data/augment.h"
 #include "data/batch.h"
 #include "data/sampler.h"
 
@@ -46,6 +47,7 @@ typedef struct {
   int64_t window_blocks;  /* block shuffle window; 0 = 16 */
   int64_t max_table_rows; /* 0 = off */
   int threads;            /* loader threads filling batches in parallel (0 = 1) */
+  cddp_augment augment;   /* image datasets, training only (data/augment.h) */
   /* Optional allocator for the ring buffers (pinned memory); NULL = malloc. */
   void *(*host_alloc)(size_t bytes);
   void (*host_free)(void *p);

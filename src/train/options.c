@@ -77,6 +77,10 @@ static const opt_def g_opts[] = {
     {"min-lr", T_FLOAT, O(min_lr), "0", NULL, TR, "cosine schedule final learning rate"},
     {"clip-grad-norm", T_FLOAT, O(clip_grad_norm), "0", NULL, TR, "clip gradients to this global L2 norm (0: off)"},
     {"label-smoothing", T_FLOAT, O(label_smoothing), "0", NULL, TR, "vit: cross-entropy label smoothing"},
+    {"random-crop-pad", T_INT, O(random_crop_pad), "0", NULL, TR,
+     "image training data: random crop after zero-padding N pixels per side, as torchvision RandomCrop (0: off)"},
+    {"random-flip", T_BOOL, O(random_flip), "false", NULL, TR,
+     "image training data: random horizontal flip with probability 1/2"},
     {"temperature", T_FLOAT, O(temperature), "0.05", NULL, TR, "two_tower: softmax temperature"},
     {"gather-negatives", T_BOOL, O(gather_negatives), "false", NULL, TR, "two_tower: in-batch negatives from all ranks"},
     {"log-every", T_INT, O(log_every), "50", NULL, TR, "progress / metrics line every N steps"},
@@ -343,6 +347,7 @@ void cddp_options_finish(cddp_options *o, int cmd) {
   NONNEG(checkpoint_every, "checkpoint-every");
   NONNEG(keep_last, "keep-last");
   NONNEG(stop_after, "stop-after");
+  NONNEG(random_crop_pad, "random-crop-pad");
   NONNEG(warmup_steps, "warmup-steps");
   NONNEG(emb_dim, "emb-dim");
   NONNEG(max_table_rows, "max-table-rows");

@@ -36,6 +36,8 @@ typedef struct {
   char schedule[CDDP_OPT_STR];
   int64_t warmup_steps, step_size;
   double gamma, min_lr, clip_grad_norm, label_smoothing, temperature;
+  int64_t random_crop_pad;
+  int random_flip;
   int gather_negatives;
   /* evaluation, logging, checkpoints */
   int64_t log_every, eval_every, recall_k, checkpoint_every, keep_last, stop_after;

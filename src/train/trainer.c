@@ -98,12 +98,13 @@ static char *describe(const cddp_options *o, const cddp_model *m, const cddp_dat
                   "\noptim lr=%.17g emb_lr=%.17g momentum=%.17g nesterov=%d wd=%.17g beta1=%.17g beta2=%.17g eps=%.17g "
                   "schedule=%s warmup=%lld step_size=%lld gamma=%.17g min_lr=%.17g clip=%.17g smoothing=%.17g "
                   "temperature=%.17g gather=%d compress=%s epochs=%lld max_steps=%lld shuffle=%s "
-                  "drop_last=%d",
+                  "drop_last=%d crop_pad=%lld flip=%d",
                   o->lr, o->emb_lr, o->momentum, o->nesterov, o->weight_decay, o->beta1, o->beta2,
                   o->eps, o->schedule, (long long)o->warmup_steps, (long long)o->step_size,
                   o->gamma, o->min_lr, o->clip_grad_norm, o->label_smoothing, o->temperature,
                   o->gather_negatives, o->grad_compress, (long long)o->epochs,
-                  (long long)o->max_steps, o->shuffle, o->drop_last);
+                  (long long)o->max_steps, o->shuffle, o->drop_last, (long long)o->random_crop_pad,
+                  o->random_flip);
   for (int i = 0; i < ps->n; i++) {
     const cddp_param *p = &ps->p[i];
     len += snprintf(s + len, cap - len, "\n%s[", p->name);
@@ -207,7 +208,8 @@ static void setup(trainer *t) {
   cddp_loader_opts lo = {.rank = t->pg.rank, .world = t->pg.world, .batch = (int)o->batch,
                          .seed = (uint64_t)o->seed, .shuffle = sh, .drop_last = o->drop_last,
                          .eval = CDDP_EVAL_OFF, .max_table_rows = o->max_table_rows,
-                         .threads = (int)o->loader_threads};
+                         .threads = (int)o->loader_threads,
+                         .augment = {.crop_pad = (int)o->random_crop_pad, .hflip = o->random_flip}};
   if (be->is_device) lo.host_alloc = be->host_alloc, lo.host_free = be->host_free;
   t->train = cddp_loader_open(o->train, &lo);
   t->info = *cddp_loader_info(t->train);

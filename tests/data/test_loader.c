@@ -1,6 +1,7 @@
 /* Loader round trips for the three schemas: files written with the cddp
  * writer (mmap fast path) and with deflate-compressed datasets (HDF5 path),
- * read back shuffled, sharded, resumed, with the ring contract checked. */
+ * read back shuffled, sharded, resumed, with the ring contract checked;
+ * image augmentation against an independent reference. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 
 #include <hdf5.h>
 
+#include "data/augment.h"
 #include "data/dataset.h"
 #include "data/h5util.h"
 #include "data/loader.h"
@@ -321,6 +323,114 @@ static void test_resume_ring_and_tables(void **st) {
   free_truth(&t);
 }
 
+/* Independent reference of one augmentation: shift by (dy, dx) with zero
+ * fill (RandomCrop with padding), then mirror if flip. */
+static void ref_augment(const uint8_t *in, uint8_t *out, int H, int W, int C, int dy, int dx,
+                        int flip) {
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      int cx = flip ? W - 1 - x : x; /* column of the cropped image */
+      int sy = y + dy, sx = cx + dx;
+      for (int c = 0; c < C; c++)
+        out[((size_t)y * W + x) * C + c] =
+            sy >= 0 && sy < H && sx >= 0 && sx < W ? in[((size_t)sy * W + sx) * C + c] : 0;
+    }
+}
+
+/* Which (dy, dx, flip) of pad p turns in into out; -1 if none (ties resolved
+ * to the first, which is enough for the counts below). */
+static int which_transform(const uint8_t *in, const uint8_t *out, int H, int W, int C, int p) {
+  uint8_t buf[5 * 6 * 3];
+  for (int dy = -p; dy <= p; dy++)
+    for (int dx = -p; dx <= p; dx++)
+      for (int f = 0; f < 2; f++) {
+        ref_augment(in, buf, H, W, C, dy, dx, f);
+        if (!memcmp(buf, out, (size_t)H * W * C)) return ((dy + p) * (2 * p + 1) + dx + p) * 2 + f;
+      }
+  return -1;
+}
+
+static void test_augment(void **st) {
+  (void)st;
+  truth t;
+  make_truth(&t, CDDP_SCHEMA_IMAGE, 2000, 77);
+  for (int64_t i = 0; i < t.n * 90; i++) t.img[i] |= 1; /* no zeros: the fill is visible */
+  const int H = 5, W = 6, C = 3, P = 2;
+  /* every augmented image is one of the 50 transforms, all of them occur, and
+   * about half are mirrored */
+  cddp_augment a = {.crop_pad = P, .hflip = 1};
+  uint8_t *img = malloc((size_t)t.n * 90), tmp[90];
+  int64_t *rows = malloc(sizeof(int64_t) * (size_t)t.n);
+  for (int64_t i = 0; i < t.n; i++) rows[i] = i;
+  memcpy(img, t.img, (size_t)t.n * 90);
+  cddp_augment_images(&a, img, (int)t.n, H, W, C, rows, 9, 3, tmp);
+  int count[50] = {0}, flips = 0;
+  for (int64_t i = 0; i < t.n; i++) {
+    int k = which_transform(t.img + i * 90, img + i * 90, H, W, C, P);
+    assert_true(k >= 0);
+    count[k]++;
+    flips += k & 1;
+  }
+  for (int k = 0; k < 50; k++) assert_true(count[k] > 10); /* expected 40 each */
+  assert_in_range(flips, 900, 1100);
+  /* a sample's draws depend on (seed, epoch, row) only: augmenting rows in
+   * another grouping and order gives the same images */
+  uint8_t *img2 = malloc((size_t)t.n * 90);
+  int64_t *rev = malloc(sizeof(int64_t) * (size_t)t.n);
+  for (int64_t i = 0; i < t.n; i++) {
+    rev[i] = t.n - 1 - i;
+    memcpy(img2 + i * 90, t.img + rev[i] * 90, 90);
+  }
+  cddp_augment_images(&a, img2, 7, H, W, C, rev, 9, 3, tmp);
+  cddp_augment_images(&a, img2 + 7 * 90, (int)t.n - 7, H, W, C, rev + 7, 9, 3, tmp);
+  for (int64_t i = 0; i < t.n; i++) assert_memory_equal(img2 + i * 90, img + rev[i] * 90, 90);
+  /* another epoch draws differently; flip alone never shifts */
+  memcpy(img2, t.img, (size_t)t.n * 90);
+  cddp_augment_images(&a, img2, (int)t.n, H, W, C, rows, 9, 4, tmp);
+  assert_true(memcmp(img, img2, (size_t)t.n * 90) != 0);
+  cddp_augment flip_only = {.hflip = 1};
+  memcpy(img2, t.img, (size_t)t.n * 90);
+  cddp_augment_images(&flip_only, img2, (int)t.n, H, W, C, rows, 9, 4, tmp);
+  for (int64_t i = 0; i < t.n; i++) assert_int_equal(which_transform(t.img + i * 90, img2 + i * 90, H, W, C, 0) >= 0, 1);
+
+  /* through the loader: 2 ranks x 20 see exactly the images 1 rank x 40 sees;
+   * evaluation loaders ignore augmentation */
+  char p[512];
+  snprintf(p, sizeof p, "%s/aug.h5", g_dir);
+  write_cddp(&t, p);
+  uint8_t *by_row = calloc((size_t)t.n, 90);
+  cddp_loader_opts o1 = {.world = 1, .batch = 40, .seed = 5, .shuffle = CDDP_SHUFFLE_FULL,
+                         .augment = a};
+  cddp_loader *l = cddp_loader_open(p, &o1);
+  cddp_loader_start_epoch(l, 2);
+  const cddp_batch *b;
+  int changed = 0;
+  while ((b = cddp_loader_next(l)))
+    for (int i = 0; i < b->n; i++) {
+      memcpy(by_row + b->index[i] * 90, b->images + (size_t)i * 90, 90);
+      changed += memcmp(b->images + (size_t)i * 90, t.img + b->index[i] * 90, 90) != 0;
+    }
+  cddp_loader_close(l);
+  assert_true(changed > 1500);
+  for (int r = 0; r < 2; r++) {
+    cddp_loader_opts o2 = {.rank = r, .world = 2, .batch = 20, .seed = 5,
+                           .shuffle = CDDP_SHUFFLE_FULL, .threads = 2, .augment = a};
+    l = cddp_loader_open(p, &o2);
+    cddp_loader_start_epoch(l, 2);
+    while ((b = cddp_loader_next(l)))
+      for (int i = 0; i < b->n; i++)
+        assert_memory_equal(b->images + (size_t)i * 90, by_row + b->index[i] * 90, 90);
+    cddp_loader_close(l);
+  }
+  cddp_loader_opts oe = {.world = 1, .batch = 40, .eval = CDDP_EVAL_CONTIGUOUS, .augment = a};
+  l = cddp_loader_open(p, &oe);
+  cddp_loader_start_epoch(l, 0);
+  while ((b = cddp_loader_next(l))) check_batch(&t, b);
+  cddp_loader_close(l);
+  free(by_row); free(img); free(img2); free(rows); free(rev);
+  free_truth(&t);
+}
+
 static int setup(void **st) {
   (void)st;
   return tmpdir_setup("data_loader");
@@ -330,6 +440,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip),
       cmocka_unit_test(test_resume_ring_and_tables),
+      cmocka_unit_test(test_augment),
   };
   return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
