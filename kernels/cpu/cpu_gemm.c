@@ -204,57 +204,74 @@ void cpu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, siz
   }
 }
 
-/* act_bwd and bias_grad in one pass over column blocks: each dx element is
- * computed as act_bwd computes it and summed into db in row order as
- * bias_grad sums it, so the bits equal the two-pass path. Column blocks are
- * the unit of parallel work; when there are fewer blocks than threads the
- * two-pass path (parallel over elements) is faster. */
-CPU_INLINE void act_bias_bwd_block_body(cddp_act act, const float *pre, const float *dy,
-                                        float *dx, int m, int n, float *db, int j0, int len) {
-  float acc[BG_BLK];
-  for (int j = 0; j < len; j++) acc[j] = 0.0f;
-  for (int i = 0; i < m; i++) {
-    size_t o = (size_t)i * n + j0;
-    const float *p = pre + o, *g = dy + o;
-    float *d = dx + o;
-    if (act == CDDP_ACT_RELU) {
-#pragma omp simd
-      for (int j = 0; j < len; j++) {
-        float v = g[j]; /* unconditional load: a select, not a branch */
-        v = p[j] > 0.0f ? v : 0.0f;
-        d[j] = v;
-        acc[j] += v;
-      }
-    } else {
-#pragma omp simd
-      for (int j = 0; j < len; j++) {
-        float v = g[j] * cpu_gelu_grad(p[j]);
-        d[j] = v;
-        acc[j] += v;
-      }
-    }
-  }
-  for (int j = 0; j < len; j++) db[j0 + j] += acc[j];
+/* act_bwd and bias_grad in one pass over the rows: each dx element is
+ * computed as act_bwd computes it and summed into acc[j] in row order as
+ * bias_grad sums it, so the bits equal the two-pass path. Whole rows keep the
+ * three streams sequential (column blocks would re-read them strided). One
+ * thread only: with several, the two-pass path (parallel over elements and
+ * column blocks) is used. */
+/* Four rows per sweep: acc[j] is loaded and stored once per four rows (the
+ * store port, not arithmetic, bounds the ReLU case) while the four additions
+ * keep row order. ACT_GRAD is expanded once per activation so that a
+ * vectorised loop never evaluates both. */
+#define ACT_BIAS_ROWS(ACT_GRAD)                                                 \
+  do {                                                                          \
+    int i = 0;                                                                  \
+    for (; i + 4 <= m; i += 4) {                                                \
+      size_t o = (size_t)i * n;                                                 \
+      const float *p = pre + o, *g = dy + o;                                    \
+      float *d = dx + o;                                                        \
+      _Pragma("omp simd") for (int j = 0; j < n; j++) {                         \
+        float v0 = ACT_GRAD(p[j], g[j]), v1 = ACT_GRAD(p[n + j], g[n + j]);     \
+        float v2 = ACT_GRAD(p[2 * n + j], g[2 * n + j]);                        \
+        float v3 = ACT_GRAD(p[3 * n + j], g[3 * n + j]);                        \
+        d[j] = v0;                                                              \
+        d[n + j] = v1;                                                          \
+        d[2 * n + j] = v2;                                                      \
+        d[3 * n + j] = v3;                                                      \
+        float a = acc[j];                                                       \
+        a += v0;                                                                \
+        a += v1;                                                                \
+        a += v2;                                                                \
+        a += v3;                                                                \
+        acc[j] = a;                                                             \
+      }                                                                         \
+    }                                                                           \
+    for (; i < m; i++) {                                                        \
+      size_t o = (size_t)i * n;                                                 \
+      _Pragma("omp simd") for (int j = 0; j < n; j++) {                         \
+        float v = ACT_GRAD(pre[o + j], dy[o + j]);                              \
+        dx[o + j] = v;                                                          \
+        acc[j] += v;                                                            \
+      }                                                                         \
+    }                                                                           \
+  } while (0)
+#define RELU_GRAD(p, g) ((p) > 0.0f ? (g) : 0.0f) /* a select on an unconditional load */
+#define GELU_GRAD(p, g) ((g) * cpu_gelu_grad(p))
+
+CPU_INLINE void act_bias_bwd_rows_body(cddp_act act, const float *pre, const float *dy,
+                                       float *dx, int m, int n, float *acc) {
+  for (int j = 0; j < n; j++) acc[j] = 0.0f;
+  if (act == CDDP_ACT_RELU)
+    ACT_BIAS_ROWS(RELU_GRAD);
+  else
+    ACT_BIAS_ROWS(GELU_GRAD);
 }
-CPU_MULTIVERSION(act_bias_bwd_block,
+CPU_MULTIVERSION(act_bias_bwd_rows,
                  (cddp_act act, const float *pre, const float *dy, float *dx, int m, int n,
-                  float *db, int j0, int len),
-                 (act, pre, dy, dx, m, n, db, j0, len))
+                  float *acc),
+                 (act, pre, dy, dx, m, n, acc))
 
 void cpu_act_bias_bwd(cddp_act act, const float *pre, const float *dy, float *dx, int m, int n,
                       float *db) {
   if (m <= 0 || n <= 0) return;
-  int nblk = (n + BG_BLK - 1) / BG_BLK;
-  int par = (size_t)m * n >= act_par_min(act);
-  if (!db || (act != CDDP_ACT_RELU && act != CDDP_ACT_GELU) ||
-      (par && nblk < cpu_max_threads())) {
+  int par = (size_t)m * n >= act_par_min(act) && cpu_max_threads() > 1;
+  if (!db || par || (act != CDDP_ACT_RELU && act != CDDP_ACT_GELU)) {
     cpu_act_bwd(act, pre, dy, dx, (size_t)m * n);
     if (db) cpu_bias_grad(dx, m, n, n, db);
     return;
   }
-#pragma omp parallel for schedule(static) if (par && nblk > 1)
-  for (int bk = 0; bk < nblk; bk++) {
-    int j0 = bk * BG_BLK, len = n - j0 < BG_BLK ? n - j0 : BG_BLK;
-    act_bias_bwd_block(act, pre, dy, dx, m, n, db, j0, len);
-  }
+  float *acc = cpu_scratch(CPU_SCRATCH_A, (size_t)n * sizeof(float));
+  act_bias_bwd_rows(act, pre, dy, dx, m, n, acc);
+  for (int j = 0; j < n; j++) db[j] += acc[j];
 }
