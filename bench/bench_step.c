@@ -155,8 +155,9 @@ int main(int argc, char **argv) {
   double mean = sum / steps;
   printf("{\"impl\": \"cddp\", \"model\": \"%s\", \"variant\": \"%s\", \"batch\": %d, "
          "\"threads\": %d, \"steps\": %d, \"ms_per_step\": %.3f, \"ms_median\": %.3f, "
-         "\"cpu_ms_per_step\": %.3f, \"samples_per_s\": %.1f, \"final_loss\": %.6f}\n",
-         model, cfg.variant, batch, threads, steps, mean, med, cpu_ms, batch / mean * 1e3, loss / batch);
+         "\"cpu_ms_per_step\": %.3f, \"samples_per_s\": %.1f, \"final_loss\": %.6f, \"blas\": \"%s\"}\n",
+         model, cfg.variant, batch, threads, steps, mean, med, cpu_ms, batch / mean * 1e3, loss / batch,
+         cddp_cpu_blas_kernels());
   free(ms);
   cddp_model_destroy(m);
   if (is_dlrm) {

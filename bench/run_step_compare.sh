@@ -14,6 +14,9 @@
 # other work this removes the time spent descheduled; with one thread and an
 # idle machine both timers agree. TIMER=wall uses wall time for both.
 #
+# OPENBLAS_CORETYPE is left as the environment has it; cddp's lines record the
+# OpenBLAS kernels that ran ("blas"), which move its GEMM speed by up to 1.6x.
+#
 # Prints every raw JSON line, then per model the median over rounds of each
 # implementation's mean step time and cddp_speedup = torch_ms / cddp_ms.
 set -euo pipefail
@@ -66,7 +69,8 @@ for model in dict.fromkeys(r["model"] for r in rows):
     cm, tm = statistics.median(c), statistics.median(t)
     b = next(r["batch"] for r in rows if r["model"] == model)
     th = next(r["threads"] for r in rows if r["model"] == model)
-    print(json.dumps({"model": model, "batch": b, "threads": th, "timer": timer, "rounds": len(c),
+    blas = next(r.get("blas", "?") for r in rows if r["model"] == model and r["impl"] == "cddp")
+    print(json.dumps({"model": model, "batch": b, "threads": th, "timer": timer, "blas": blas, "rounds": len(c),
                       "cddp_ms_median": round(cm, 2), "torch_ms_median": round(tm, 2),
                       "cddp_ms_all": [round(x, 1) for x in c], "torch_ms_all": [round(x, 1) for x in t],
                       "cddp_speedup": round(tm / cm, 3)}))

@@ -97,7 +97,7 @@ cddp_model *cddp_dlrm_create(const cddp_model_config *cfg, const cddp_data_info 
   const dlrm_variant *v = NULL;
   for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
     if (!strcmp(variants[i].name, vname)) v = &variants[i];
-  if (!v) cddp_die(CDDP_EXIT_USAGE, "--dlrm-config %s: unknown (kaggle, terabyte or tiny)", vname);
+  if (!v) cddp_die(CDDP_EXIT_USAGE, "--variant %s: unknown (kaggle, terabyte or tiny)", vname);
   if (data->schema != CDDP_SCHEMA_CTR)
     cddp_die(CDDP_EXIT_USAGE, "--model dlrm needs a cddp.ctr.v1 dataset");
   dlrm_impl *d = cddp_xcalloc(sizeof *d, "dlrm");

@@ -100,13 +100,13 @@ cddp_model *cddp_vit_create(const cddp_model_config *cfg, const cddp_data_info *
   for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
     if (!strcmp(variants[i].name, vname)) v = &variants[i];
   if (!v)
-    cddp_die(CDDP_EXIT_USAGE, "--vit-config %s: unknown (vit-fmnist, deit-tiny, deit-small, tiny)",
+    cddp_die(CDDP_EXIT_USAGE, "--variant %s: unknown (vit-fmnist, deit-tiny, deit-small, tiny)",
              vname);
   if (data->schema != CDDP_SCHEMA_IMAGE)
     cddp_die(CDDP_EXIT_USAGE, "--model vit needs a cddp.image.v1 dataset");
   if (data->height != v->H || data->width != v->W || data->channels != v->C)
     cddp_die(CDDP_EXIT_USAGE,
-             "--vit-config %s expects %dx%dx%d images but the dataset has %dx%dx%d", v->name,
+             "--variant %s expects %dx%dx%d images but the dataset has %dx%dx%d", v->name,
              v->H, v->W, v->C, data->height, data->width, data->channels);
   if (data->num_classes < 2)
     cddp_die(CDDP_EXIT_USAGE, "vit: dataset num_classes %d (need >= 2)", data->num_classes);

@@ -474,9 +474,14 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   int64_t step = resume(&t, &epoch, &pos);
   const char *metric = !strcmp(t.kind, "ctr") ? "auc" : !strcmp(t.kind, "class") ? "accuracy" : "recall";
   cddp_progress_init(&t.prog, t.pg.rank == 0, o->quiet, o->progress, o->metrics_out, t.total, o->epochs, metric);
+  char device[64];
+  if (!strcmp(o->device, "cpu")) /* which OpenBLAS kernels: see kernels/cpu/cpu_blas_select.c */
+    snprintf(device, sizeof device, "cpu (OpenBLAS %s)", cddp_cpu_blas_kernels());
+  else
+    snprintf(device, sizeof device, "%.63s", o->device);
   cddp_log_info("train: %s (%s) on %s, %d rank%s, device %s, comm %s, precision %s, global batch "
                 "%lld, %lld steps (%lld per epoch)",
-                o->model, o->variant, o->train, t.pg.world, t.pg.world > 1 ? "s" : "", o->device,
+                o->model, o->variant, o->train, t.pg.world, t.pg.world > 1 ? "s" : "", device,
                 o->comm, o->precision, (long long)(o->batch * t.A * t.pg.world),
                 (long long)t.total, (long long)t.spe);
   if (step < t.total) train_loop(&t, step, epoch, pos);
