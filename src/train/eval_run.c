@@ -64,7 +64,10 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
                      !strcmp(kind, "ctr") ? "auc" : !strcmp(kind, "class") ? "accuracy" : "recall");
   cddp_log_info("checkpoint %s: %s (%s), step %lld", e->checkpoint, meta.model, meta.variant,
                 (long long)meta.step);
-  cddp_progress_eval(&prog, meta.step, meta.epoch, &r, kind, (int)o.recall_k,
+  /* a checkpoint at an epoch boundary stores the next epoch's start (epoch e,
+   * position 0): name the epoch it ended, as the training-time line does */
+  int64_t epoch = meta.position == 0 && meta.epoch > 0 ? meta.epoch - 1 : meta.epoch;
+  cddp_progress_eval(&prog, meta.step, epoch, &r, kind, (int)o.recall_k,
                      cddp_train_now() - te);
   cddp_progress_close(&prog);
   cddp_log_info("eval done in %.1f s", cddp_train_now() - t0);

@@ -82,11 +82,17 @@ resume_check "two_tower 2 ranks gathered negatives" 2 9 "${TT[@]}" --gather-nega
 resume_check "two_tower 2 ranks local negatives" 2 9 "${TT[@]}" --optimizer adamw --lr 0.01
 
 # ---- cddp eval reproduces the training-time evaluation ----------------------------
-for m in vit dlrm; do
-  if [ $m = vit ]; then A=("${VIT[@]}" --eval "$W/img.h5"); D=$W/img.h5; else A=("${DLRM[@]}" --eval "$W/ctr.h5"); D=$W/ctr.h5; fi
-  out=$("$CDDP" train "${A[@]}" --max-steps 20 --checkpoint-dir "$W/ev_$m" "${COMMON[@]}" 2>&1)
+# vit_epoch ends at an epoch boundary (600 rows / batch 16 = 37 steps): the line
+# names the epoch that ended, not the one the checkpoint would resume in.
+for m in vit dlrm vit_epoch; do
+  case $m in
+    vit) A=("${VIT[@]}" --eval "$W/img.h5" --max-steps 20); D=$W/img.h5; S=20 ;;
+    dlrm) A=("${DLRM[@]}" --eval "$W/ctr.h5" --max-steps 20); D=$W/ctr.h5; S=20 ;;
+    vit_epoch) A=("${VIT[@]}" --eval "$W/img.h5" --epochs 1); D=$W/img.h5; S=37 ;;
+  esac
+  out=$("$CDDP" train "${A[@]}" --checkpoint-dir "$W/ev_$m" "${COMMON[@]}" 2>&1)
   want=$(grep "^eval step" <<<"$out" | tail -1 | sed 's/ ([0-9]* samples.*//')
-  got=$("$CDDP" eval --checkpoint "$W/ev_$m/ckpt-0000000020.h5" --data "$D" --threads 1 2>&1 |
+  got=$("$CDDP" eval --checkpoint "$W/ev_$m/ckpt-00000000$S.h5" --data "$D" --threads 1 2>&1 |
     grep "^eval step" | sed 's/ ([0-9]* samples.*//')
   if [ -n "$want" ] && [ "$want" = "$got" ]; then ok "cddp eval $m: $got"
   else fail "cddp eval $m: training '$want' vs eval '$got'"; fi
