@@ -11,11 +11,13 @@
 # comm_ms is the reducer's sum over buckets of launch-to-completion time
 # (docs/ddp.md): buckets queue behind each other on one comm thread, so it
 # can exceed the step time; exposed_comm_ms is what finish() waited.
-# Modes: "block"  (CDDP_MPI_POLL_US=0: the comm thread blocks inside MPI),
-#        "pollN"  (CDDP_MPI_POLL_US=N: nonblocking collectives, MPI_Test + N us sleeps),
-#        "yield"  (block + --mca mpi_yield_when_idle 1).
+# Modes: "block"  (CDDP_MPI_POLL_US=0: the comm thread blocks inside MPI, whose
+#                  progress loop yields when idle: cddp's default),
+#        "spin"   (block + --mca mpi_yield_when_idle 0: Open MPI's own default,
+#                  cddp's before 2026-11-27),
+#        "pollN"  (CDDP_MPI_POLL_US=N: nonblocking collectives, MPI_Test + N us sleeps).
 # usage: bench/bench_scaling.sh [CDDP] [WORKDIR]
-#   env: REPS (3), MODELS ("vit dlrm"), MODES ("block poll50 yield"),
+#   env: REPS (3), MODELS ("vit dlrm"), MODES ("block spin poll50"),
 #        VIT_STEPS (25), DLRM_STEPS (40), VIT_BATCH (64), DLRM_BATCH (2048),
 #        SUMMARY_ONLY=1 (re-print the table of WORKDIR/results.jsonl),
 #        EXTRA (extra `cddp train` options for every run, e.g. "--bucket-mb 0.25"),
@@ -30,7 +32,7 @@ CDDP=${1:-build/cddp}
 D=${2:-/tmp/cddp_bench_scaling}
 REPS=${REPS:-3}
 MODELS=${MODELS:-"vit dlrm"}
-MODES=${MODES:-"block poll50 yield"}
+MODES=${MODES:-"block spin poll50"}
 VIT_STEPS=${VIT_STEPS:-25} DLRM_STEPS=${DLRM_STEPS:-40}
 VIT_BATCH=${VIT_BATCH:-64} DLRM_BATCH=${DLRM_BATCH:-2048}
 MPIRUN=${MPIRUN:-mpirun}
@@ -71,7 +73,7 @@ one() {
     case $mode in
     block) L+=(-x CDDP_MPI_POLL_US=0) ;;
     poll*) L+=(-x CDDP_MPI_POLL_US="${mode#poll}") ;;
-    yield) L+=(-x CDDP_MPI_POLL_US=0 --mca mpi_yield_when_idle 1) ;;
+    spin) L+=(-x CDDP_MPI_POLL_US=0 --mca mpi_yield_when_idle 0) ;;
     esac
   fi
   local load
