@@ -2,7 +2,7 @@
 # Quick start on a fresh Debian machine: install the dependencies, build,
 # convert Fashion-MNIST (Debian's dataset-fashion-mnist) to HDF5 and train the
 # vit-fmnist vision transformer on 2 ranks for one epoch, printing the test
-# accuracy at the end. The training itself takes 3–7 minutes on 2 CPU cores.
+# accuracy at the end. The training itself takes 1.5–7 minutes on 2 CPU cores.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -19,5 +19,8 @@ mkdir -p data
 if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
+# One epoch of the 30-epoch recipe, without its augmentation: random crops and
+# flips pay off over many epochs (91 % test accuracy), not in the first one.
 exec mpirun --oversubscribe -np 2 build/cddp train --config configs/vit-fmnist.ini \
-  --train data/fmnist-train.h5 --eval data/fmnist-test.h5 --epochs 1 --progress plain "$@"
+  --train data/fmnist-train.h5 --eval data/fmnist-test.h5 --epochs 1 \
+  --random-crop-pad 0 --random-flip=false --progress plain "$@"
