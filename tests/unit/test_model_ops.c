@@ -53,6 +53,7 @@ static void test_dot_interact(void **state) {
   be->set_threads(2);
   dot_case(64, 27, 16, 0, 3);
   be->set_threads(1);
+  dot_case(4, 40, 16, 1, 4); /* D = 16 with more than 32 features: the generic 16-wide path */
 }
 
 static void test_patchify(void **state) {
