@@ -27,7 +27,7 @@ void cddp_pg_init(cddp_pg *pg, int *argc, char ***argv) {
     /* The comm thread waits inside blocking MPI calls while the compute thread
      * runs backward; Open MPI's progress loop spins there, taking CPU from the
      * compute threads whenever ranks share cores. Yielding when idle raised
-     * dlrm's 2-rank weak scaling on 2 cores from 89.9 % to 93.0 %
+     * dlrm's 2-rank weak scaling on 2 cores from 87.2 % to 93.7 %
      * (bench/RESULTS.md). A setting of the user's (mpirun --mca
      * mpi_yield_when_idle 0) is kept. */
     setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);

@@ -475,7 +475,7 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   const char *metric = !strcmp(t.kind, "ctr") ? "auc" : !strcmp(t.kind, "class") ? "accuracy" : "recall";
   cddp_progress_init(&t.prog, t.pg.rank == 0, o->quiet, o->progress, o->metrics_out, t.total, o->epochs, metric);
   char device[64];
-  if (!strcmp(o->device, "cpu")) /* which OpenBLAS kernels: see kernels/cpu/cpu_blas_select.c */
+  if (!strcmp(o->device, "cpu")) /* which OpenBLAS kernels: see kernels/cpu/cpu_blas_kernels.c */
     snprintf(device, sizeof device, "cpu (OpenBLAS %s)", cddp_cpu_blas_kernels());
   else
     snprintf(device, sizeof device, "%.63s", o->device);
