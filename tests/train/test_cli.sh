@@ -92,7 +92,8 @@ for m in vit dlrm vit_epoch; do
   esac
   out=$("$CDDP" train "${A[@]}" --checkpoint-dir "$W/ev_$m" "${COMMON[@]}" 2>&1)
   want=$(grep "^eval step" <<<"$out" | tail -1 | sed 's/ ([0-9]* samples.*//')
-  got=$("$CDDP" eval --checkpoint "$W/ev_$m/ckpt-00000000$S.h5" --data "$D" --threads 1 2>&1 |
+  printf -v ck "%s/ev_%s/ckpt-%010d.h5" "$W" "$m" "$S"
+  got=$("$CDDP" eval --checkpoint "$ck" --data "$D" --threads 1 2>&1 |
     grep "^eval step" | sed 's/ ([0-9]* samples.*//')
   if [ -n "$want" ] && [ "$want" = "$got" ]; then ok "cddp eval $m: $got"
   else fail "cddp eval $m: training '$want' vs eval '$got'"; fi
