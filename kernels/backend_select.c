@@ -12,11 +12,17 @@ int cddp_backend_has_cuda(void) {
 #endif
 }
 
+static const cddp_backend *complete(const cddp_backend *be) {
+  const char *missing = cddp_backend_missing_op(be);
+  if (missing) cddp_die(CDDP_EXIT_RUNTIME, "backend %s has no op %s", be->name, missing);
+  return be;
+}
+
 const cddp_backend *cddp_backend_get(const char *name, int device_index) {
-  if (!strcmp(name, "cpu")) return cddp_cpu_backend();
+  if (!strcmp(name, "cpu")) return complete(cddp_cpu_backend());
   if (!strcmp(name, "cuda")) {
 #ifdef CDDP_HAVE_CUDA
-    return cddp_cuda_backend(device_index);
+    return complete(cddp_cuda_backend(device_index));
 #else
     cddp_die(CDDP_EXIT_USAGE, "--device cuda: this cddp was built without the CUDA backend");
 #endif

@@ -80,7 +80,7 @@ int cpu_isa(void) {
 }
 
 /* ---- memory ------------------------------------------------------------------ */
-static void *cpu_malloc(size_t bytes) {
+void *cpu_malloc(size_t bytes) {
   void *p = NULL;
   /* 256-byte alignment, as cudaMalloc gives: arenas bump in 256-byte steps,
    * so every arena pointer is then 256-aligned too */
@@ -88,19 +88,28 @@ static void *cpu_malloc(size_t bytes) {
     cddp_die(CDDP_EXIT_RUNTIME, "out of host memory allocating %zu bytes", bytes);
   return p;
 }
-static void cpu_free(void *p) { free(p); }
+void cpu_free(void *p) { free(p); }
+void *cpu_host_alloc(size_t bytes) { return cpu_malloc(bytes); }
+void cpu_host_free(void *p) { free(p); }
 
-static void cpu_memcpy(void *dst, const void *src, size_t bytes, cddp_stream *s) {
+/* "device" and host memory are the same here: the three copies are one */
+void cpu_memcpy_h2d(void *dst, const void *src, size_t bytes, cddp_stream *s) {
   (void)s;
   if (bytes && dst != src) memcpy(dst, src, bytes);
 }
-static void cpu_memset0(void *dst, size_t bytes, cddp_stream *s) {
+void cpu_memcpy_d2h(void *dst, const void *src, size_t bytes, cddp_stream *s) {
+  cpu_memcpy_h2d(dst, src, bytes, s);
+}
+void cpu_memcpy_d2d(void *dst, const void *src, size_t bytes, cddp_stream *s) {
+  cpu_memcpy_h2d(dst, src, bytes, s);
+}
+void cpu_memset0(void *dst, size_t bytes, cddp_stream *s) {
   (void)s;
   if (bytes) memset(dst, 0, bytes);
 }
 
 /* ---- streams and events ------------------------------------------------------ */
-static void cpu_stream_sync(cddp_stream *s) { (void)s; }
+void cpu_stream_sync(cddp_stream *s) { (void)s; }
 
 static double now_ms(void) {
   struct timespec ts;
@@ -108,31 +117,31 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-static cddp_event *cpu_event_create(void) {
+cddp_event *cpu_event_create(void) {
   cddp_event *e = cddp_xmalloc(sizeof *e, "CPU event");
   e->ms = now_ms();
   return e;
 }
-static void cpu_event_destroy(cddp_event *e) { free(e); }
-static void cpu_event_record(cddp_event *e, cddp_stream *s) {
+void cpu_event_destroy(cddp_event *e) { free(e); }
+void cpu_event_record(cddp_event *e, cddp_stream *s) {
   (void)s;
   e->ms = now_ms();
 }
-static void cpu_stream_wait_event(cddp_stream *s, cddp_event *e) { (void)s; (void)e; }
-static void cpu_event_sync(cddp_event *e) { (void)e; }
-static float cpu_event_elapsed_ms(cddp_event *start, cddp_event *end) {
+void cpu_stream_wait_event(cddp_stream *s, cddp_event *e) { (void)s; (void)e; }
+void cpu_event_sync(cddp_event *e) { (void)e; }
+float cpu_event_elapsed_ms(cddp_event *start, cddp_event *end) {
   return (float)(end->ms - start->ms);
 }
 
 /* omp_set_num_threads sets the calling thread's team size: call it from the
  * thread that runs the ops (the trainer's main thread). */
-static void cpu_set_threads(int n) {
+void cpu_set_threads(int n) {
   if (n < 1) n = 1;
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
 }
 
-static void cpu_shutdown(void) { cpu_scratch_release(); }
+void cpu_shutdown(void) { cpu_scratch_release(); }
 
 static const cddp_backend g_cpu = {
     .name = "cpu",
@@ -140,66 +149,8 @@ static const cddp_backend g_cpu = {
     .compute = &g_streams[0],
     .copy = &g_streams[1],
     .comm = &g_streams[2],
-    .malloc = cpu_malloc,
-    .free = cpu_free,
-    .host_alloc = cpu_malloc,
-    .host_free = cpu_free,
-    .memcpy_h2d = cpu_memcpy,
-    .memcpy_d2h = cpu_memcpy,
-    .memcpy_d2d = cpu_memcpy,
-    .memset0 = cpu_memset0,
-    .stream_sync = cpu_stream_sync,
-    .event_create = cpu_event_create,
-    .event_destroy = cpu_event_destroy,
-    .event_record = cpu_event_record,
-    .stream_wait_event = cpu_stream_wait_event,
-    .event_sync = cpu_event_sync,
-    .event_elapsed_ms = cpu_event_elapsed_ms,
-    .set_threads = cpu_set_threads,
-    .shutdown = cpu_shutdown,
-    .gemm = cpu_gemm,
-    .bias_grad = cpu_bias_grad,
-    .act_bwd = cpu_act_bwd,
-    .act_bias_bwd = cpu_act_bias_bwd,
-    .act_fwd = cpu_act_fwd,
-    .fill = cpu_fill,
-    .scale = cpu_scale,
-    .axpy = cpu_axpy,
-    .add = cpu_add,
-    .copy2d = cpu_copy2d,
-    .cast = cpu_cast,
-    .layernorm_fwd = cpu_layernorm_fwd,
-    .layernorm_bwd = cpu_layernorm_bwd,
-    .l2norm_fwd = cpu_l2norm_fwd,
-    .l2norm_bwd = cpu_l2norm_bwd,
-    .softmax_fwd = cpu_softmax_fwd,
-    .softmax_bwd = cpu_softmax_bwd,
-    .attention_ws_bytes = cpu_attention_ws_bytes,
-    .attention_fwd = cpu_attention_fwd,
-    .attention_bwd = cpu_attention_bwd,
-    .bce_logits = cpu_bce_logits,
-    .xent = cpu_xent,
-    .embbag_fwd = cpu_embbag_fwd,
-    .embbag_bwd_ws_bytes = cpu_embbag_bwd_ws_bytes,
-    .embbag_bwd = cpu_embbag_bwd,
-    .sparse_coalesce_ws_bytes = cpu_sparse_coalesce_ws_bytes,
-    .sparse_coalesce = cpu_sparse_coalesce,
-    .sparse_to_dense = cpu_sparse_to_dense,
-    .dot_interact_fwd = cpu_dot_interact_fwd,
-    .dot_interact_bwd = cpu_dot_interact_bwd,
-    .patchify = cpu_patchify,
-    .vit_tokens_fwd = cpu_vit_tokens_fwd,
-    .vit_tokens_bwd = cpu_vit_tokens_bwd,
-    .amp_unscale_check = cpu_amp_unscale_check,
-    .amp_update_scale = cpu_amp_update_scale,
-    .sumsq = cpu_sumsq,
-    .clip_by_norm = cpu_clip_by_norm,
-    .sgd_update = cpu_sgd_update,
-    .adamw_update = cpu_adamw_update,
-    .adagrad_update = cpu_adagrad_update,
-    .step_advance = cpu_step_advance,
-    .sparse_sgd = cpu_sparse_sgd,
-    .sparse_adagrad = cpu_sparse_adagrad,
+#define CDDP_OP(ret, name, params) .name = cpu_##name,
+#include "core/ops_list.h"
 };
 
 const cddp_backend *cddp_cpu_backend(void) { return &g_cpu; }

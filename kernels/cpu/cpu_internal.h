@@ -1,6 +1,6 @@
 /* Shared declarations of the CPU backend (kernels/cpu). Every op of
- * struct cddp_backend has one cpu_* function here; cpu_backend.c puts them in
- * the table. Helpers: per-thread scratch memory, OpenMP thresholds, and the
+ * struct cddp_backend has one cpu_* function, declared here from the op list;
+ * cpu_backend.c puts them in the table. Helpers: per-thread scratch memory, OpenMP thresholds, and the
  * branch-free math (exp, sigmoid, GELU) that the compiler can vectorise. */
 #ifndef CDDP_KERNELS_CPU_INTERNAL_H
 #define CDDP_KERNELS_CPU_INTERNAL_H
@@ -175,89 +175,16 @@ CPU_INLINE float cpu_gelu_grad(float x) {
   return s + x * s * (1.0f - s) * 2.0f * du;
 }
 
-/* ---- memory, streams, events (cpu_backend.c) ---- */
-/* ---- dense linear algebra (cpu_gemm.c) ---- */
-void cpu_gemm(const cddp_gemm_args *a);
-void cpu_bias_grad(const float *dy, int m, int n, int ldy, float *db);
-void cpu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, size_t n);
-void cpu_act_bias_bwd(cddp_act act, const float *pre, const float *dy, float *dx, int m, int n,
-                      float *db);
-void cpu_act_fwd(cddp_act act, const float *x, float *y, size_t n);
+/* ---- the ops: cpu_<name> for every entry of core/ops_list.h ----
+ * memory, streams, events: cpu_backend.c; gemm, bias and activations:
+ * cpu_gemm.c; elementwise and casts: cpu_elementwise.c; normalisation:
+ * cpu_norm.c; attention: cpu_attention.c; losses: cpu_loss.c; embeddings:
+ * cpu_embedding.c; DLRM/ViT ops: cpu_model_ops.c; AMP and optimizers:
+ * cpu_optim.c. */
+#define CDDP_OP(ret, name, params) ret cpu_##name params;
+#include "core/ops_list.h"
 
-/* ---- elementwise (cpu_elementwise.c) ---- */
-void cpu_fill(float *x, size_t n, float v);
-void cpu_scale(float *x, size_t n, float alpha);
-void cpu_axpy(float *y, const float *x, size_t n, float alpha);
-void cpu_add(float *out, const float *a, const float *b, size_t n);
-void cpu_copy2d(float *dst, int ldd, const float *src, int lds, int rows, int cols);
-void cpu_cast(void *dst, cddp_dtype dst_t, const void *src, cddp_dtype src_t, size_t n);
-
-/* ---- normalisation (cpu_norm.c) ---- */
-void cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *y, float *mean,
-                       float *rstd, int N, int C, float eps);
-void cpu_layernorm_bwd(const float *dy, const float *x, const float *w, const float *mean,
-                       const float *rstd, float *dx, float *dw, float *db, int N, int C,
-                       int accumulate_dx);
-void cpu_l2norm_fwd(const float *x, float *y, float *norm, int N, int C, float eps);
-void cpu_l2norm_bwd(const float *dy, const float *y, const float *norm, float *dx, int N, int C);
-void cpu_softmax_fwd(const float *x, float *y, int N, int C);
-void cpu_softmax_bwd(const float *y, const float *dy, float *dx, int N, int C);
 /* one row of softmax in place: y = exp(y - max) / sum (used by attention) */
 void cpu_softmax_row(float *y, int C);
-
-/* ---- attention (cpu_attention.c) ---- */
-size_t cpu_attention_ws_bytes(int B, int T, int H, int D);
-void cpu_attention_fwd(const float *qkv, float *out, void *ws, int B, int T, int H, int D,
-                       cddp_dtype compute);
-void cpu_attention_bwd(const float *dout, const float *qkv, const float *out, const void *ws,
-                       float *dqkv, int B, int T, int H, int D, cddp_dtype compute);
-
-/* ---- losses (cpu_loss.c) ---- */
-void cpu_bce_logits(const float *logits, const float *labels, int n, float grad_scale,
-                    const float *loss_scale, float *loss_sum, float *dlogits);
-void cpu_xent(const float *logits, int ld, const int32_t *labels, int N, int C, float smoothing,
-              float grad_scale, const float *loss_scale, float *loss_sum, float *dlogits);
-
-/* ---- embeddings (cpu_embedding.c) ---- */
-void cpu_embbag_fwd(const float *table, int dim, const int32_t *ids, int ids_ld, int nbags,
-                    int bag_size, int mean, float *out, int ldo);
-size_t cpu_embbag_bwd_ws_bytes(int cap, int dim);
-void cpu_embbag_bwd(const int32_t *ids, int ids_ld, int nbags, int bag_size, int mean,
-                    const float *dout, int ldo, int dim, int32_t *out_ids, float *out_rows,
-                    void *ws);
-size_t cpu_sparse_coalesce_ws_bytes(int n, int dim);
-void cpu_sparse_coalesce(const int32_t *ids, const float *rows, int n, int dim, int32_t *out_ids,
-                         float *out_rows, void *ws);
-void cpu_sparse_to_dense(const int32_t *ids, const float *rows, int n, int dim, float *dense);
-
-/* ---- model-specific (cpu_model_ops.c) ---- */
-void cpu_dot_interact_fwd(const float *T, int B, int F, int D, float *out, int ldo);
-void cpu_dot_interact_bwd(const float *dout, int ldo, const float *T, int B, int F, int D,
-                          float *dT);
-void cpu_patchify(const uint8_t *img, int B, int H, int W, int C, int P, const float *mean,
-                  const float *std, float *out);
-void cpu_vit_tokens_fwd(const float *patch, const float *cls, const float *pos, float *x, int B,
-                        int nP, int D);
-void cpu_vit_tokens_bwd(const float *dx, float *dpatch, float *dcls, float *dpos, int B, int nP,
-                        int D);
-
-/* ---- AMP, norms, optimizers (cpu_optim.c) ---- */
-void cpu_amp_unscale_check(float *g, size_t n, const float *scale, int *found_inf);
-void cpu_amp_update_scale(float *scale, int *tracker, const int *found_inf, float growth,
-                          float backoff, int interval);
-void cpu_sumsq(const float *x, size_t n, float *acc);
-void cpu_clip_by_norm(float *x, size_t n, const float *sumsq, float max_norm);
-void cpu_sgd_update(float *p, const float *g, float *mom, size_t n, float lr, float momentum,
-                    int nesterov, float wd, const int *skip, void *half, cddp_dtype half_t);
-void cpu_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                      float beta1, float beta2, float eps, float wd, const int *step,
-                      const int *skip, void *half, cddp_dtype half_t);
-void cpu_adagrad_update(float *p, const float *g, float *sum, size_t n, float lr, float eps,
-                        float wd, const int *skip, void *half, cddp_dtype half_t);
-void cpu_step_advance(int *step, const int *skip);
-void cpu_sparse_sgd(float *table, int dim, const int32_t *ids, const float *rows, int n, float lr,
-                    const int *skip);
-void cpu_sparse_adagrad(float *table, float *state, int dim, const int32_t *ids,
-                        const float *rows, int n, float lr, float eps, const int *skip);
 
 #endif

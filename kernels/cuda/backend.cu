@@ -13,71 +13,71 @@ static inline cudaStream_t cu_stream(cddp_stream *s) {
   return s ? (cudaStream_t)s : g_cu.compute; /* NULL means the compute stream */
 }
 
-static void *cu_malloc(size_t bytes) {
+void *cu_malloc(size_t bytes) {
   cu_bind();
   void *p = NULL;
   cudaCheck(cudaMalloc(&p, bytes ? bytes : 256));
   return p;
 }
-static void cu_free(void *p) {
+void cu_free(void *p) {
   cu_bind();
   if (p) cudaCheck(cudaFree(p));
 }
-static void *cu_host_alloc(size_t bytes) {
+void *cu_host_alloc(size_t bytes) {
   cu_bind();
   void *p = NULL;
   cudaCheck(cudaMallocHost(&p, bytes ? bytes : 256));
   return p;
 }
-static void cu_host_free(void *p) {
+void cu_host_free(void *p) {
   cu_bind();
   if (p) cudaCheck(cudaFreeHost(p));
 }
-static void cu_memcpy_h2d(void *dst, const void *src, size_t bytes, cddp_stream *s) {
+void cu_memcpy_h2d(void *dst, const void *src, size_t bytes, cddp_stream *s) {
   if (bytes) cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu_stream(s)));
 }
 /* Synchronous for the host: the caller reads dst right after (ops.h). */
-static void cu_memcpy_d2h(void *dst, const void *src, size_t bytes, cddp_stream *s) {
+void cu_memcpy_d2h(void *dst, const void *src, size_t bytes, cddp_stream *s) {
   if (!bytes) return;
   cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cu_stream(s)));
   cudaCheck(cudaStreamSynchronize(cu_stream(s)));
 }
-static void cu_memcpy_d2d(void *dst, const void *src, size_t bytes, cddp_stream *s) {
+void cu_memcpy_d2d(void *dst, const void *src, size_t bytes, cddp_stream *s) {
   if (bytes) cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cu_stream(s)));
 }
-static void cu_memset0(void *dst, size_t bytes, cddp_stream *s) {
+void cu_memset0(void *dst, size_t bytes, cddp_stream *s) {
   if (bytes) cudaCheck(cudaMemsetAsync(dst, 0, bytes, cu_stream(s)));
 }
-static void cu_stream_sync(cddp_stream *s) { cudaCheck(cudaStreamSynchronize(cu_stream(s))); }
-static cddp_event *cu_event_create(void) {
+void cu_stream_sync(cddp_stream *s) { cudaCheck(cudaStreamSynchronize(cu_stream(s))); }
+cddp_event *cu_event_create(void) {
   cu_bind();
   cudaEvent_t e;
   cudaCheck(cudaEventCreateWithFlags(&e, cudaEventDefault)); /* timing enabled */
   return (cddp_event *)e;
 }
-static void cu_event_destroy(cddp_event *e) {
+void cu_event_destroy(cddp_event *e) {
   cu_bind();
   if (e) cudaCheck(cudaEventDestroy((cudaEvent_t)e));
 }
-static void cu_event_record(cddp_event *e, cddp_stream *s) {
+void cu_event_record(cddp_event *e, cddp_stream *s) {
   cudaCheck(cudaEventRecord((cudaEvent_t)e, cu_stream(s)));
 }
-static void cu_stream_wait_event(cddp_stream *s, cddp_event *e) {
+void cu_stream_wait_event(cddp_stream *s, cddp_event *e) {
   cudaCheck(cudaStreamWaitEvent(cu_stream(s), (cudaEvent_t)e, 0));
 }
-static void cu_event_sync(cddp_event *e) {
+void cu_event_sync(cddp_event *e) {
   cu_bind();
   cudaCheck(cudaEventSynchronize((cudaEvent_t)e));
 }
-static float cu_event_elapsed_ms(cddp_event *start, cddp_event *end) {
+float cu_event_elapsed_ms(cddp_event *start, cddp_event *end) {
   cu_bind();
   float ms = 0.0f;
   cudaCheck(cudaEventElapsedTime(&ms, (cudaEvent_t)start, (cudaEvent_t)end));
   return ms;
 }
-static void cu_set_threads(int n) { (void)n; }
+void cu_set_threads(int n) { (void)n; }
 
-static void cu_shutdown(void) {
+void cu_shutdown(void) {
   if (!g_started) return;
   cudaCheck(cudaDeviceSynchronize());
   cu_gemm_reset();
@@ -117,66 +117,8 @@ static void fill_table(void) {
   b->compute = (cddp_stream *)g_cu.compute;
   b->copy = (cddp_stream *)g_cu.copy;
   b->comm = (cddp_stream *)g_cu.comm;
-  b->malloc = cu_malloc;
-  b->free = cu_free;
-  b->host_alloc = cu_host_alloc;
-  b->host_free = cu_host_free;
-  b->memcpy_h2d = cu_memcpy_h2d;
-  b->memcpy_d2h = cu_memcpy_d2h;
-  b->memcpy_d2d = cu_memcpy_d2d;
-  b->memset0 = cu_memset0;
-  b->stream_sync = cu_stream_sync;
-  b->event_create = cu_event_create;
-  b->event_destroy = cu_event_destroy;
-  b->event_record = cu_event_record;
-  b->stream_wait_event = cu_stream_wait_event;
-  b->event_sync = cu_event_sync;
-  b->event_elapsed_ms = cu_event_elapsed_ms;
-  b->set_threads = cu_set_threads;
-  b->shutdown = cu_shutdown;
-  b->gemm = cu_gemm;
-  b->bias_grad = cu_bias_grad;
-  b->act_bwd = cu_act_bwd;
-  b->act_bias_bwd = cu_act_bias_bwd;
-  b->act_fwd = cu_act_fwd;
-  b->fill = cu_fill;
-  b->scale = cu_scale;
-  b->axpy = cu_axpy;
-  b->add = cu_add;
-  b->copy2d = cu_copy2d;
-  b->cast = cu_cast;
-  b->layernorm_fwd = cu_layernorm_fwd;
-  b->layernorm_bwd = cu_layernorm_bwd;
-  b->l2norm_fwd = cu_l2norm_fwd;
-  b->l2norm_bwd = cu_l2norm_bwd;
-  b->softmax_fwd = cu_softmax_fwd;
-  b->softmax_bwd = cu_softmax_bwd;
-  b->attention_ws_bytes = cu_attention_ws_bytes;
-  b->attention_fwd = cu_attention_fwd;
-  b->attention_bwd = cu_attention_bwd;
-  b->bce_logits = cu_bce_logits;
-  b->xent = cu_xent;
-  b->embbag_fwd = cu_embbag_fwd;
-  b->embbag_bwd_ws_bytes = cu_embbag_bwd_ws_bytes;
-  b->embbag_bwd = cu_embbag_bwd;
-  b->sparse_coalesce_ws_bytes = cu_sparse_coalesce_ws_bytes;
-  b->sparse_coalesce = cu_sparse_coalesce;
-  b->sparse_to_dense = cu_sparse_to_dense;
-  b->dot_interact_fwd = cu_dot_interact_fwd;
-  b->dot_interact_bwd = cu_dot_interact_bwd;
-  b->patchify = cu_patchify;
-  b->vit_tokens_fwd = cu_vit_tokens_fwd;
-  b->vit_tokens_bwd = cu_vit_tokens_bwd;
-  b->amp_unscale_check = cu_amp_unscale_check;
-  b->amp_update_scale = cu_amp_update_scale;
-  b->sumsq = cu_sumsq;
-  b->clip_by_norm = cu_clip_by_norm;
-  b->sgd_update = cu_sgd_update;
-  b->adamw_update = cu_adamw_update;
-  b->adagrad_update = cu_adagrad_update;
-  b->step_advance = cu_step_advance;
-  b->sparse_sgd = cu_sparse_sgd;
-  b->sparse_adagrad = cu_sparse_adagrad;
+#define CDDP_OP(ret, name, params) b->name = cu_##name;
+#include "core/ops_list.h"
 }
 
 extern "C" const cddp_backend *cddp_cuda_backend(int device_index) {

@@ -1,7 +1,7 @@
 /* Shared declarations of the CUDA backend (kernels/cuda), C++ only.
  *
- * Every op of struct cddp_backend has one cu_* function here; backend.cu puts
- * them in the table. The core headers are C without extern "C" guards, so they
+ * Every op of struct cddp_backend has one cu_* function, declared here from
+ * the op list; backend.cu puts them in the table. The core headers are C without extern "C" guards, so they
  * are included inside an extern "C" block after every system/CUDA header (and
  * with `noreturn` mapped to the C++ attribute, which <stdnoreturn.h> does not
  * define in C++). */
@@ -159,81 +159,14 @@ void cu_gemm_batched(int transa, int transb, int m, int n, int k, float alpha, c
                      int lda, long long sA, const void *B, int ldb, long long sB, float beta,
                      float *C, int ldc, long long sC, int batch, cddp_dtype t);
 
-/* ---- op implementations ---------------------------------------------------- */
-/* gemm.cu */
-void cu_gemm(const cddp_gemm_args *a);
+/* ---- the ops: cu_<name> for every entry of core/ops_list.h ----
+ * memory, streams, events: backend.cu; gemm: gemm.cu; bias, activations,
+ * elementwise and casts: elementwise.cu; normalisation: norm.cu; attention:
+ * attention.cu; losses: loss.cu; embeddings: embedding.cu; DLRM/ViT ops:
+ * model_ops.cu; AMP and optimizers: optim.cu. */
+#define CDDP_OP(ret, name, params) ret cu_##name params;
+#include "core/ops_list.h"
+
 void cu_gemm_reset(void); /* drops the cached cuBLASLt plans (shutdown) */
-/* elementwise.cu */
-void cu_bias_grad(const float *dy, int m, int n, int ldy, float *db);
-void cu_act_bwd(cddp_act act, const float *pre, const float *dy, float *dx, size_t n);
-void cu_act_bias_bwd(cddp_act act, const float *pre, const float *dy, float *dx, int m, int n,
-                     float *db);
-void cu_act_fwd(cddp_act act, const float *x, float *y, size_t n);
-void cu_fill(float *x, size_t n, float v);
-void cu_scale(float *x, size_t n, float alpha);
-void cu_axpy(float *y, const float *x, size_t n, float alpha);
-void cu_add(float *out, const float *a, const float *b, size_t n);
-void cu_copy2d(float *dst, int ldd, const float *src, int lds, int rows, int cols);
-void cu_cast(void *dst, cddp_dtype dst_t, const void *src, cddp_dtype src_t, size_t n);
-/* norm.cu */
-void cu_layernorm_fwd(const float *x, const float *w, const float *b, float *y, float *mean,
-                      float *rstd, int N, int C, float eps);
-void cu_layernorm_bwd(const float *dy, const float *x, const float *w, const float *mean,
-                      const float *rstd, float *dx, float *dw, float *db, int N, int C,
-                      int accumulate_dx);
-void cu_l2norm_fwd(const float *x, float *y, float *norm, int N, int C, float eps);
-void cu_l2norm_bwd(const float *dy, const float *y, const float *norm, float *dx, int N, int C);
-void cu_softmax_fwd(const float *x, float *y, int N, int C);
-void cu_softmax_bwd(const float *y, const float *dy, float *dx, int N, int C);
-/* attention.cu */
-size_t cu_attention_ws_bytes(int B, int T, int H, int D);
-void cu_attention_fwd(const float *qkv, float *out, void *ws, int B, int T, int H, int D,
-                      cddp_dtype compute);
-void cu_attention_bwd(const float *dout, const float *qkv, const float *out, const void *ws,
-                      float *dqkv, int B, int T, int H, int D, cddp_dtype compute);
-/* loss.cu */
-void cu_bce_logits(const float *logits, const float *labels, int n, float grad_scale,
-                   const float *loss_scale, float *loss_sum, float *dlogits);
-void cu_xent(const float *logits, int ld, const int32_t *labels, int N, int C, float smoothing,
-             float grad_scale, const float *loss_scale, float *loss_sum, float *dlogits);
-/* embedding.cu */
-void cu_embbag_fwd(const float *table, int dim, const int32_t *ids, int ids_ld, int nbags,
-                   int bag_size, int mean, float *out, int ldo);
-size_t cu_embbag_bwd_ws_bytes(int cap, int dim);
-void cu_embbag_bwd(const int32_t *ids, int ids_ld, int nbags, int bag_size, int mean,
-                   const float *dout, int ldo, int dim, int32_t *out_ids, float *out_rows,
-                   void *ws);
-size_t cu_sparse_coalesce_ws_bytes(int n, int dim);
-void cu_sparse_coalesce(const int32_t *ids, const float *rows, int n, int dim, int32_t *out_ids,
-                        float *out_rows, void *ws);
-void cu_sparse_to_dense(const int32_t *ids, const float *rows, int n, int dim, float *dense);
-/* model_ops.cu */
-void cu_dot_interact_fwd(const float *T, int B, int F, int D, float *out, int ldo);
-void cu_dot_interact_bwd(const float *dout, int ldo, const float *T, int B, int F, int D,
-                         float *dT);
-void cu_patchify(const uint8_t *img, int B, int H, int W, int C, int P, const float *mean,
-                 const float *std, float *out);
-void cu_vit_tokens_fwd(const float *patch, const float *cls, const float *pos, float *x, int B,
-                       int nP, int D);
-void cu_vit_tokens_bwd(const float *dx, float *dpatch, float *dcls, float *dpos, int B, int nP,
-                       int D);
-/* optim.cu */
-void cu_amp_unscale_check(float *g, size_t n, const float *scale, int *found_inf);
-void cu_amp_update_scale(float *scale, int *tracker, const int *found_inf, float growth,
-                         float backoff, int interval);
-void cu_sumsq(const float *x, size_t n, float *acc);
-void cu_clip_by_norm(float *x, size_t n, const float *sumsq, float max_norm);
-void cu_sgd_update(float *p, const float *g, float *mom, size_t n, float lr, float momentum,
-                   int nesterov, float wd, const int *skip, void *half, cddp_dtype half_t);
-void cu_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                     float beta1, float beta2, float eps, float wd, const int *step,
-                     const int *skip, void *half, cddp_dtype half_t);
-void cu_adagrad_update(float *p, const float *g, float *sum, size_t n, float lr, float eps,
-                       float wd, const int *skip, void *half, cddp_dtype half_t);
-void cu_step_advance(int *step, const int *skip);
-void cu_sparse_sgd(float *table, int dim, const int32_t *ids, const float *rows, int n, float lr,
-                   const int *skip);
-void cu_sparse_adagrad(float *table, float *state, int dim, const int32_t *ids,
-                       const float *rows, int n, float lr, float eps, const int *skip);
 
 #endif

@@ -16,6 +16,17 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* every op of the list is in the CUDA table (a NULL entry would crash only
+ * when a model first calls it) */
+static void t_table_complete(void **state) {
+  (void)state;
+  const char *missing = cddp_backend_missing_op(GPU);
+  if (missing) fail_msg("the CUDA table has no %s", missing);
+  assert_string_equal(GPU->name, "cuda");
+  assert_int_equal(GPU->is_device, 1);
+  assert_non_null(GPU->compute);
+}
+
 /* ---- memory, streams, events ------------------------------------------------ */
 static void t_memory(void **state) {
   (void)state;
@@ -484,6 +495,7 @@ int main(void) {
   CPU = cddp_cpu_backend();
   GPU = cddp_cuda_backend(0);
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(t_table_complete),
       cmocka_unit_test_teardown(t_memory, teardown),
       cmocka_unit_test_teardown(t_gemm, teardown),
       cmocka_unit_test_teardown(t_elementwise, teardown),
