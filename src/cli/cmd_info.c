@@ -1,5 +1,6 @@
 /* cddp info FILE.h5: schema, rows, shapes, table sizes, label balance and the
- * generator's/converter's attributes. Validates the file like the loader. */
+ * generator's/converter's attributes. Validates the file like the loader;
+ * exit 3 if the file is bad or one of the known attributes is unreadable. */
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,35 +51,54 @@ static void count_i32(const void *b, int64_t n, void *ctx) {
   }
 }
 
-static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *ai, void *ctx) {
-  if (!strcmp(name, "schema") || !strcmp(name, "num_users") || !strcmp(name, "num_items") ||
-      !strcmp(name, "num_cats") || !strcmp(name, "num_classes"))
-    return 0;
-  const char *path = ctx;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-  if (a < 0) return 0;
-  hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-  hssize_t np = H5Sget_simple_extent_npoints(sp);
-  H5T_class_t cls = H5Tget_class(t);
-  if (cls == H5T_STRING) {
-    char s[512];
-    H5Aclose(a);
-    cddp_h5_attr_str(path, loc, name, s, sizeof s);
-    printf("  %-22s %s\n", name, s);
-    a = -1;
-  } else if (np == 1 && cls == H5T_FLOAT) {
+/* The attributes that cddp's generators and converters write, read one by
+ * one by name: iterating over every attribute message makes HDF5 decode the
+ * ones nobody asked for, and a corrupted one crashes inside the library. */
+typedef enum { A_F64, A_I64, A_STR } attr_kind;
+static const struct {
+  const char *name;
+  attr_kind kind;
+} known_attrs[] = {
+    {"generator", A_STR},      {"split", A_STR},          {"source", A_STR},
+    {"gen_seed", A_I64},       {"skipped_lines", A_I64},  {"min_count", A_I64},
+    {"bayes_auc", A_F64},      {"bayes_logloss", A_F64},  {"positive_rate", A_F64},
+    {"noise_std", A_F64},      {"oracle_recall_at_50", A_F64},
+};
+
+/* Prints one scalar attribute if present and of the expected class. Returns
+ * 0 (printed or absent), 1 (there but unreadable) or 2 (HDF5 cannot even
+ * search the attribute table for it). */
+static int print_known_attr(hid_t f, const char *name, attr_kind kind) {
+  htri_t there = H5Aexists(f, name);
+  if (there <= 0) return there < 0 ? 2 : 0;
+  hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+  hid_t t = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1;
+  H5T_class_t want = kind == A_STR ? H5T_STRING : kind == A_I64 ? H5T_INTEGER : H5T_FLOAT;
+  int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == want && H5Sget_simple_extent_npoints(sp) == 1;
+  char text[512];
+  if (ok && kind == A_F64) {
     double v;
-    if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0) printf("  %-22s %.6g\n", name, v);
-  } else if (np == 1 && cls == H5T_INTEGER) {
+    ok = H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0;
+    snprintf(text, sizeof text, "%.6g", v);
+  } else if (ok && kind == A_I64) {
     long long v;
-    if (H5Aread(a, H5T_NATIVE_LLONG, &v) >= 0) printf("  %-22s %lld\n", name, v);
-  } else {
-    printf("  %-22s (%lld values)\n", name, (long long)np);
+    ok = H5Aread(a, H5T_NATIVE_LLONG, &v) >= 0;
+    snprintf(text, sizeof text, "%lld", v);
+  } else if (ok) {
+    ok = cddp_h5_read_str_attr(a, t, text, sizeof text) == 0;
   }
-  H5Sclose(sp);
-  H5Tclose(t);
+  if (ok) {
+    char shown[sizeof text * 4];
+    cddp_escape(text, sizeof text, shown, sizeof shown, 0);
+    printf("  %-22s %s\n", name, shown);
+  } else {
+    printf("  %-22s (unreadable: corrupt, or not a single %s)\n", name,
+           kind == A_STR ? "string" : kind == A_I64 ? "integer" : "number");
+  }
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
   if (a >= 0) H5Aclose(a);
-  return 0;
+  return !ok;
 }
 
 int cddp_cmd_info(int argc, char **argv) {
@@ -145,9 +165,27 @@ int cddp_cmd_info(int argc, char **argv) {
       break;
     }
   }
-  hsize_t idx = 0;
   printf("  attributes:\n");
-  H5Aiterate2(d->file, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, print_attr, d->path);
+  char bad[512] = "";
+  int table_damaged = 0;
+  for (size_t i = 0; i < sizeof known_attrs / sizeof *known_attrs; i++) {
+    int r = print_known_attr(d->file, known_attrs[i].name, known_attrs[i].kind);
+    if (r == 1)
+      snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "%s%s", bad[0] ? ", " : "",
+               known_attrs[i].name);
+    table_damaged |= r == 2;
+  }
+  fflush(stdout);
+  int rc = 0;
+  if (bad[0] || table_damaged) {
+    char shown[4096];
+    cddp_escape(d->path, strlen(d->path), shown, sizeof shown, 0);
+    fprintf(stderr, "cddp: %s: %s%s%s (the datasets read fine; the file's metadata is damaged)\n",
+            shown, bad[0] ? "unreadable attributes: " : "", bad,
+            table_damaged ? (bad[0] ? "; corrupt attribute table" : "corrupt attribute table")
+                          : "");
+    rc = CDDP_EXIT_DATA;
+  }
   cddp_dataset_close(d);
-  return 0;
+  return rc;
 }

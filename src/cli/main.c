@@ -33,7 +33,12 @@ int main(int argc, char **argv) {
     return 0;
   }
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], commands[i].name)) {
+      static char hint[64];
+      snprintf(hint, sizeof hint, "'cddp %s --help'", commands[i].name);
+      cddp_set_usage_hint(hint);
+      return commands[i].run(argc - 1, argv + 1);
+    }
   fprintf(stderr, "cddp: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return CDDP_EXIT_USAGE;

@@ -32,7 +32,17 @@ int cddp_rank(void);
 typedef void (*cddp_abort_fn)(int code);
 void cddp_set_abort_hook(cddp_abort_fn fn);
 
-/* Print "cddp: rank R: file:line: message" to stderr and end the job. */
+/* What a usage error points to, e.g. "cddp train --help" (set per command). */
+void cddp_set_usage_hint(const char *hint);
+
+/* Copies n bytes of in (stopping at a NUL) to out with control bytes written
+ * as \r, \n, \t or \xNN; '\n' stays as is when keep_newlines. Always
+ * NUL-terminates (truncating); returns the length written. */
+size_t cddp_escape(const char *in, size_t n, char *out, size_t cap, int keep_newlines);
+
+/* Print "cddp: rank R: file:line: message" to stderr and end the job. Usage
+ * errors (CDDP_EXIT_USAGE) print "cddp: rank R: message" and the usage hint
+ * instead of a source location. Control bytes in the message are escaped. */
 noreturn void cddp_die_at(int code, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 #define cddp_die(code, ...) cddp_die_at((code), __FILE__, __LINE__, __VA_ARGS__)

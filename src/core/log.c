@@ -20,11 +20,12 @@ void cddp_log_info(const char *fmt, ...) {
 }
 
 void cddp_log_warn(const char *fmt, ...) {
+  char msg[2048], shown[sizeof msg * 4];
   va_list ap;
   va_start(ap, fmt);
-  if (cddp_rank() >= 0) fprintf(stderr, "cddp: rank %d: warning: ", cddp_rank());
-  else fprintf(stderr, "cddp: warning: ");
-  vfprintf(stderr, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  cddp_escape(msg, sizeof msg, shown, sizeof shown, 1);
+  if (cddp_rank() >= 0) fprintf(stderr, "cddp: rank %d: warning: %s\n", cddp_rank(), shown);
+  else fprintf(stderr, "cddp: warning: %s\n", shown);
 }

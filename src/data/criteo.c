@@ -54,8 +54,10 @@ const char *cddp_criteo_parse_line(const char *p, const char *e, uint8_t *label,
       q += neg;
       const char *d0 = q;
       unsigned dgt;
+      /* Accumulate at most 18 digits (< 2^63); longer fields are rejected
+       * below, after the scan, without ever overflowing v. */
       while (q < e && (dgt = (unsigned)(*q - '0')) <= 9) {
-        v = v * 10 + dgt;
+        if (q - d0 < 18) v = v * 10 + dgt;
         q++;
       }
       size_t nd = (size_t)(q - d0);

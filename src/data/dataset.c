@@ -187,7 +187,8 @@ static void open_cols(cddp_dataset *d, const col_spec *spec, int ncols, uint64_t
 }
 
 static void positive(const cddp_dataset *d, const char *what, int64_t v) {
-  if (v <= 0) cddp_die(CDDP_EXIT_DATA, "%s: %s is %lld, must be positive", d->path, what, (long long)v);
+  if (v <= 0 || v > INT32_MAX)
+    cddp_die(CDDP_EXIT_DATA, "%s: %s is %lld, must be in [1, 2^31)", d->path, what, (long long)v);
 }
 
 cddp_dataset *cddp_dataset_open(const char *path) {

@@ -26,6 +26,31 @@ hid_t cddp_h5_open_ro(const char *path) {
 
 int cddp_h5_has_attr(hid_t obj, const char *name) { return H5Aexists(obj, name) > 0; }
 
+int cddp_h5_read_str_attr(hid_t a, hid_t t, char *out, size_t cap) {
+  int rc = -1;
+  hid_t mt = H5Tcopy(H5T_C_S1);
+  if (mt < 0) return -1;
+  if (H5Tis_variable_str(t) > 0) {
+    char *s = NULL;
+    if (H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Tset_cset(mt, H5Tget_cset(t)) >= 0 &&
+        H5Aread(a, mt, &s) >= 0) {
+      snprintf(out, cap, "%s", s ? s : "");
+      rc = 0;
+    }
+    H5free_memory(s);
+  } else {
+    size_t n = H5Tget_size(t);
+    char *buf = n ? calloc(n + 1, 1) : NULL;
+    if (buf && H5Tset_size(mt, n) >= 0 && H5Aread(a, mt, buf) >= 0) {
+      snprintf(out, cap, "%s", buf);
+      rc = 0;
+    }
+    free(buf);
+  }
+  H5Tclose(mt);
+  return rc;
+}
+
 void cddp_h5_attr_str(const char *path, hid_t obj, const char *name, char *out, size_t cap) {
   if (!cddp_h5_has_attr(obj, name))
     cddp_die(CDDP_EXIT_DATA, "%s: missing root attribute '%s' (not a cddp dataset?)", path, name);
@@ -34,26 +59,8 @@ void cddp_h5_attr_str(const char *path, hid_t obj, const char *name, char *out, 
   hid_t sp = h5Check(H5Aget_space(a), CDDP_EXIT_DATA, path);
   if (H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1)
     cddp_die(CDDP_EXIT_DATA, "%s: attribute '%s' is not a single string", path, name);
-  if (H5Tis_variable_str(t) > 0) {
-    hid_t mt = h5Check(H5Tcopy(H5T_C_S1), CDDP_EXIT_RUNTIME, path);
-    h5Check(H5Tset_size(mt, H5T_VARIABLE), CDDP_EXIT_RUNTIME, path);
-    h5Check(H5Tset_cset(mt, H5Tget_cset(t)), CDDP_EXIT_RUNTIME, path);
-    char *s = NULL;
-    h5Check(H5Aread(a, mt, &s), CDDP_EXIT_DATA, path);
-    snprintf(out, cap, "%s", s ? s : "");
-    H5free_memory(s);
-    H5Tclose(mt);
-  } else {
-    size_t n = H5Tget_size(t);
-    char *buf = cddp_xcalloc(n + 1, "attribute");
-    hid_t mt = h5Check(H5Tcopy(H5T_C_S1), CDDP_EXIT_RUNTIME, path);
-    h5Check(H5Tset_size(mt, n), CDDP_EXIT_RUNTIME, path);
-    h5Check(H5Aread(a, mt, buf), CDDP_EXIT_DATA, path);
-    buf[n] = 0;
-    snprintf(out, cap, "%s", buf);
-    free(buf);
-    H5Tclose(mt);
-  }
+  if (cddp_h5_read_str_attr(a, t, out, cap) != 0)
+    cddp_die(CDDP_EXIT_DATA, "%s: cannot read string attribute '%s' (corrupt file?)", path, name);
   H5Sclose(sp);
   H5Tclose(t);
   H5Aclose(a);

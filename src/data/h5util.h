@@ -21,6 +21,9 @@ int cddp_h5_has_attr(hid_t obj, const char *name);
 /* Reads a string attribute, fixed or variable length (h5py writes the
  * latter); dies if missing or not a string. */
 void cddp_h5_attr_str(const char *path, hid_t obj, const char *name, char *out, size_t cap);
+/* Reads string attribute a of file type t (fixed or variable length) into
+ * out, truncating to cap; returns 0, or -1 if HDF5 cannot read it. */
+int cddp_h5_read_str_attr(hid_t a, hid_t t, char *out, size_t cap);
 /* Reads an integer attribute of exactly n elements (any integer type; n = 1
  * accepts a scalar); dies if missing, not integer, or a different size. */
 void cddp_h5_attr_i64(const char *path, hid_t obj, const char *objname, const char *name,

@@ -1,4 +1,5 @@
 /* cddp convert idx: MNIST-style IDX images + labels -> cddp.image.v1. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,19 @@ void cddp_convert_idx(const char *images, const char *labels, const char *out, i
   idx_open(&lb, labels, 1, 1);
   if (im.dims[0] != lb.dims[0])
     cddp_die(CDDP_EXIT_DATA, "%s: %u labels but %s has %u images", labels, lb.dims[0], images, im.dims[0]);
+  /* Bounds before any arithmetic on them: int fields, and an image that fits
+   * in memory. */
+  uint64_t pixels = 1;
+  for (int i = 1; i < im.ndims; i++) {
+    if (im.dims[i] > 65535)
+      cddp_die(CDDP_EXIT_DATA, "%s: IDX dimension %d is %u, more than 65535", images, i, im.dims[i]);
+    pixels *= im.dims[i];
+  }
+  if (pixels > ((uint64_t)1 << 26))
+    cddp_die(CDDP_EXIT_DATA, "%s: images of %llu values each (more than 2^26)", images,
+             (unsigned long long)pixels);
+  if (im.dims[0] > INT32_MAX)
+    cddp_die(CDDP_EXIT_DATA, "%s: %u images (more than 2^31 - 1)", images, im.dims[0]);
   cddp_data_info info = {.schema = CDDP_SCHEMA_IMAGE,
                          .rows = im.dims[0],
                          .height = (int)im.dims[1],
@@ -83,7 +97,9 @@ void cddp_convert_idx(const char *images, const char *labels, const char *out, i
 
   cddp_writer *w = cddp_writer_create(out, CDDP_SCHEMA_IMAGE, &info);
   size_t img = (size_t)info.height * info.width * info.channels;
-  enum { BLK = 4096 };
+  /* blocks of up to 4096 images and 64 MB */
+  uint32_t BLK = img >= (64u << 20) ? 1 : (uint32_t)((64u << 20) / img);
+  if (BLK > 4096) BLK = 4096;
   uint8_t *buf = cddp_xmalloc(img * BLK, "images");
   for (uint32_t done = 0; done < im.dims[0];) {
     uint32_t n = im.dims[0] - done < BLK ? im.dims[0] - done : BLK;

@@ -55,9 +55,14 @@ static void die_data(void) {
   cddp_die(CDDP_EXIT_DATA, "bad label %d in row %d", 7, 42);
 }
 
+static void die_control_bytes(void) {
+  cddp_set_rank(0);
+  cddp_die(CDDP_EXIT_DATA, "bad label '%s'", "a\rb\x1b[2Jc");
+}
+
 static void die_no_rank(void) {
   cddp_set_rank(-1);
-  g_line = __LINE__ + 1;
+  cddp_set_usage_hint("'cddp x --help'");
   cddp_die(CDDP_EXIT_USAGE, "unknown flag --foo");
 }
 
@@ -101,8 +106,13 @@ static void test_die_codes(void **state) {
   assert_non_null(strstr(msg, "cddp: rank 0: "));
   assert_non_null(strstr(msg, "bad label 7 in row 42"));
   assert_int_equal(run_child(die_no_rank, msg, sizeof msg), CDDP_EXIT_USAGE);
-  assert_true(strncmp(msg, "cddp: " __FILE__ ":", strlen("cddp: " __FILE__ ":")) == 0);
-  assert_non_null(strstr(msg, "unknown flag --foo"));
+  /* a usage error names the flag and the help, never our source file */
+  assert_true(strncmp(msg, "cddp: unknown flag --foo\ncddp: see 'cddp x --help'\n",
+                      strlen("cddp: unknown flag --foo\ncddp: see 'cddp x --help'\n")) == 0);
+  assert_null(strstr(msg, __FILE__));
+  assert_int_equal(run_child(die_control_bytes, msg, sizeof msg), CDDP_EXIT_DATA);
+  assert_non_null(strstr(msg, "bad label 'a\\rb\\x1b[2Jc'"));
+  assert_null(strchr(msg, '\r'));
   assert_int_equal(run_child(die_with_hook, msg, sizeof msg), 100 + CDDP_EXIT_DIVERGED);
   assert_non_null(strstr(msg, "cddp: rank 1: "));
   assert_non_null(strstr(msg, "loss is NaN"));

@@ -90,7 +90,25 @@ printf '\000\000\010\001\000\000\000\002\001\002' >lab.idx
 expect3 idx-magic "bad.idx: not an unsigned-byte IDX file" "$T" convert idx bad.idx lab.idx img.h5
 printf '\000\000\010\003\000\000\000\002\000\000\000\004\000\000\000\004abc' >short.idx
 expect3 idx-truncated "short.idx: truncated IDX file" "$T" convert idx short.idx lab.idx img.h5
+# huge dimensions are refused before any size arithmetic (2 x 70000 x 70000)
+printf '\000\000\010\003\000\000\000\002\000\001\021\160\000\001\021\160' >huge.idx
+expect3 idx-huge "huge.idx: IDX dimension 1 is 70000, more than 65535" "$T" convert idx huge.idx lab.idx img.h5
 [ -e img.h5 ] && { echo "FAIL: img.h5 exists after failure"; fail=1; }
+
+# --- cddp info on a file with a corrupted attribute message (the version byte
+# of the 'generator' attribute, 8 bytes before its name): no crash, exit 3 ---
+"$T" gen ctr attr.h5 --rows 2000 --seed 1 >/dev/null || fail=1
+off=$(grep -obUa "generator" attr.h5 | head -n 1 | cut -d: -f1)
+printf '\212' | dd of=attr.h5 bs=1 seek=$((off - 8)) conv=notrunc 2>/dev/null
+expect3 info-corrupt-attr "attr.h5: corrupt attribute table" "$T" info attr.h5
+grep -q "rows *2000" out.txt || { echo "FAIL: info on corrupt attributes did not describe the data"; fail=1; }
+
+# --- control bytes from the input are escaped in messages ---
+mkbadtsv cr.tsv "$(head -n 1 base.tsv | awk -F'\t' 'BEGIN{OFS="\t"}{$1="\r1"; print}')"
+expect3 tsv-control-bytes "cr.tsv: line 8: bad label '\\\\r1'" "$T" convert criteo cr.tsv o.h5
+if tr -d '\n' <err.txt | grep -q "$(printf '\r')"; then echo "FAIL: raw carriage return in message"; fail=1; fi
+mkbadtsv long.tsv "$(head -n 1 base.tsv | awk -F'\t' 'BEGIN{OFS="\t"}{$3="123456789012345678901234"; print}')"
+expect3 tsv-long-int "long.tsv: line 8: bad integer '123456789012345678901234' in field I2" "$T" convert criteo long.tsv o.h5
 
 # usage errors are exit 2, not 3
 "$T" convert criteo only-one-arg >/dev/null 2>&1; [ $? = 2 ] || { echo "FAIL: usage exit code"; fail=1; }

@@ -258,6 +258,11 @@ static void test_val_split_and_skip(void **st) {
       {15, "0x12", "bad hex '0x12' in field C2"},   {16, "123456789", "bad hex '123456789'"},
       {20, "12 34", "bad hex"},                     {0, "", "bad label ''"},
       {0, "01", "bad label '01'"},                  {39, "abc\tdef", "wrong field count (41, expected 40)"},
+      /* 20+ digits: rejected without overflowing the accumulator (UBSan) */
+      {5, "99999999999999999999", "bad integer '99999999999999999999' in field I5"},
+      {6, "-123456789012345678901234567890", "bad integer '-12345678901234567890123"},
+      /* control bytes are reported (escaped by cddp_die), not swallowed */
+      {0, "\r1", "bad label '\r1'"},
   };
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     char line[1100];
@@ -277,6 +282,15 @@ static void test_val_split_and_skip(void **st) {
     const char *why = cddp_criteo_parse_line(line, line + n, &y, ints, hex, miss);
     assert_non_null(why);
     if (!strstr(why, cases[c].want)) fail_msg("case %zu: '%s' does not contain '%s'", c, why, cases[c].want);
+  }
+  /* the longest accepted integer: 18 digits */
+  {
+    char line[1100];
+    int n = sprintf(line, "0\t-999999999999999999");
+    const char *p = strchr(strchr(good, '\t') + 1, '\t');
+    n += sprintf(line + n, "%s", p);
+    assert_null(cddp_criteo_parse_line(line, line + n, &y, ints, hex, miss));
+    assert_true(ints[0] == -999999999999999999LL);
   }
   /* a line cut short, and a trailing tab (41 fields) */
   assert_non_null(strstr(cddp_criteo_parse_line(good, good + k - 12, &y, ints, hex, miss), "field count (39"));
