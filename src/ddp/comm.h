@@ -49,7 +49,8 @@ void cddp_comm_wait(cddp_comm *c, cddp_comm_handle *h);
  * host never blocks on the GPU there).
  * cddp_comm_reserve: set-up only. With a device backend under "mpi",
  * collectives are staged through pinned host memory; this sizes that pool to
- * hold the staging of all collectives in flight at once (the reducer calls it).
+ * hold the staging of all collectives in flight at once (the reducer and the
+ * start-up checks of startup.c call it; the pool only grows).
  * No effect for host buffers or NCCL.
  * cddp_comm_kind: "mpi" or "nccl". */
 void cddp_comm_wait_timed(cddp_comm *c, cddp_comm_handle *h, double *done_s);
