@@ -30,6 +30,12 @@ const cddp_backend *cddp_backend_get(const char *name, int device_index) {
   cddp_die(CDDP_EXIT_USAGE, "--device %s: unknown device (use cpu or cuda)", name);
 }
 
+int cddp_backend_device_for(const char *name, int local_rank) {
+  if (strcmp(name, "cuda")) return 0;
+  int count = cddp_cuda_device_count();
+  return count > 0 ? local_rank % count : 0;
+}
+
 #ifndef CDDP_HAVE_CUDA
 int cddp_cuda_device_count(void) { return 0; }
 #endif

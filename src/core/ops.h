@@ -80,6 +80,11 @@ struct cddp_backend {
  * name is unknown or the backend was not built into this binary, and with 1
  * if it cannot start (no GPU). */
 const cddp_backend *cddp_backend_get(const char *name, int device_index);
+/* The device index a rank with node-local rank `local_rank` uses: for "cuda"
+ * local_rank % (visible GPUs), so that one GPU per rank works both when every
+ * rank sees all GPUs of its host and when the launcher gives each rank its own
+ * CUDA_VISIBLE_DEVICES (srun --gpus-per-task=1); 0 for "cpu" or without a GPU. */
+int cddp_backend_device_for(const char *name, int local_rank);
 /* 1 if this binary has the CUDA backend compiled in. */
 int cddp_backend_has_cuda(void);
 

@@ -31,7 +31,8 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
   o.gather_negatives = 0; /* evaluation embeds users and items locally */
   o.resume[0] = 0;
 
-  const cddp_backend *be = cddp_backend_get(o.device, pg.local_rank);
+  const cddp_backend *be =
+      cddp_backend_get(o.device, cddp_backend_device_for(o.device, pg.local_rank));
   be->set_threads(cddp_threads_for(&o, pg.local_world));
   cddp_dataset *ds = cddp_dataset_open(e->data);
   cddp_data_info info = ds->info;

@@ -137,7 +137,28 @@ typedef struct {
   char *config_ini;
   int64_t spe, total, A;
   const char *kind;
+  char device[256]; /* for the start-up line: the device of every rank */
 } trainer;
+
+/* "cuda:G" on one rank; "cuda, GPU by rank G0,G1,..." on several (local GPU
+ * indices, the first 32 ranks). Collective; called before the comm exists. */
+static void describe_device(trainer *t, int gpu) {
+  const cddp_options *o = t->o;
+  int W = t->pg.world, *all = NULL;
+  if (t->pg.rank == 0) all = cddp_xmalloc(sizeof(int) * (size_t)W, "GPU of every rank");
+  mpiCheck(MPI_Gather(&gpu, 1, MPI_INT, all, 1, MPI_INT, 0, MPI_COMM_WORLD));
+  size_t n = sizeof t->device;
+  if (!strcmp(o->device, "cpu")) { /* which OpenBLAS kernels: see kernels/cpu/cpu_blas_kernels.c */
+    snprintf(t->device, n, "cpu (OpenBLAS %s)", cddp_cpu_blas_kernels());
+  } else if (all) {
+    int len = W == 1 ? snprintf(t->device, n, "%.63s:%d", o->device, gpu)
+                     : snprintf(t->device, n, "%.63s, GPU by rank ", o->device);
+    for (int r = 0; W > 1 && r < W && r < 32; r++)
+      len += snprintf(t->device + len, n - (size_t)len, "%s%d", r ? "," : "", all[r]);
+    if (W > 32) snprintf(t->device + len, n - (size_t)len, ",...");
+  }
+  free(all);
+}
 
 /* Every rank's model extra state (two_tower: logQ), gathered on rank 0 in rank
  * order; NULL when the model has none. Collective: every rank calls it. */
@@ -199,7 +220,13 @@ static void evaluate(trainer *t, int64_t step, int64_t epoch) {
 
 static void setup(trainer *t) {
   cddp_options *o = t->o;
-  t->be = cddp_backend_get(o->device, t->pg.local_rank);
+  int gpu = cddp_backend_device_for(o->device, t->pg.local_rank);
+  t->be = cddp_backend_get(o->device, gpu);
+  describe_device(t, gpu);
+  int ngpu = cddp_cuda_device_count();
+  if (!strcmp(o->device, "cuda") && t->pg.local_rank == 0 && t->pg.local_world > ngpu)
+    cddp_log_warn("%d ranks on this host share %d visible GPU(s) (GPU = local rank %% %d); "
+                  "NCCL needs one GPU per rank", t->pg.local_world, ngpu, ngpu);
   const cddp_backend *be = t->be;
   be->set_threads(cddp_threads_for(o, t->pg.local_world));
   int prec = cddp_dtype_parse(o->precision);
@@ -474,14 +501,9 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   int64_t step = resume(&t, &epoch, &pos);
   const char *metric = !strcmp(t.kind, "ctr") ? "auc" : !strcmp(t.kind, "class") ? "accuracy" : "recall";
   cddp_progress_init(&t.prog, t.pg.rank == 0, o->quiet, o->progress, o->metrics_out, t.total, o->epochs, metric);
-  char device[64];
-  if (!strcmp(o->device, "cpu")) /* which OpenBLAS kernels: see kernels/cpu/cpu_blas_kernels.c */
-    snprintf(device, sizeof device, "cpu (OpenBLAS %s)", cddp_cpu_blas_kernels());
-  else
-    snprintf(device, sizeof device, "%.63s", o->device);
   cddp_log_info("train: %s (%s) on %s, %d rank%s, device %s, comm %s, precision %s, global batch "
                 "%lld, %lld steps (%lld per epoch)",
-                o->model, o->variant, o->train, t.pg.world, t.pg.world > 1 ? "s" : "", device,
+                o->model, o->variant, o->train, t.pg.world, t.pg.world > 1 ? "s" : "", t.device,
                 o->comm, o->precision, (long long)(o->batch * t.A * t.pg.world),
                 (long long)t.total, (long long)t.spe);
   if (step < t.total) train_loop(&t, step, epoch, pos);

@@ -1,7 +1,7 @@
 /* The NCCL communication backend (DESIGN §4), for the CUDA device backend.
  *
  * Bootstrap: rank 0 creates an ncclUniqueId and broadcasts it over MPI;
- * the GPU is the local rank. Each collective is issued on be->comm after
+ * the GPU is local rank % visible GPUs. Each collective is issued on be->comm after
  * cudaStreamWaitEvent on an event recorded on the compute stream (so it reads
  * what backward wrote), and records a per-collective "done" event on be->comm.
  * Waiting makes the compute stream wait on that event: the host never blocks.
@@ -214,18 +214,17 @@ cddp_comm *cddp_comm_nccl_create(const cddp_pg *pg, const cddp_backend *be, doub
   m->compute = (cudaStream_t)be->compute;
   m->stream = (cudaStream_t)be->comm;
 
+  /* The GPU of this rank, as the trainer chose it (ops.h cddp_backend_device_for). */
   int ndev = 0;
   cudaCheck(cudaGetDeviceCount(&ndev));
-  if (pg->local_rank >= ndev)
-    cddp_die(CDDP_EXIT_USAGE, "local rank %d needs GPU %d but this host has %d GPU(s); start at "
-             "most one rank per GPU", pg->local_rank, pg->local_rank, ndev);
-  m->dev = pg->local_rank;
+  if (ndev < 1)
+    cddp_die(CDDP_EXIT_RUNTIME, "NCCL: no CUDA device visible to local rank %d", pg->local_rank);
+  m->dev = pg->local_rank % ndev;
   int cur = -1;
   cudaCheck(cudaGetDevice(&cur));
   if (cur != m->dev)
     cddp_die(CDDP_EXIT_RUNTIME, "NCCL: the CUDA backend runs on GPU %d but local rank %d must "
-             "use GPU %d (create the backend with device_index = local rank)", cur,
-             pg->local_rank, m->dev);
+             "use GPU %d (local rank %% %d visible GPUs)", cur, pg->local_rank, m->dev, ndev);
 
   /* Bootstrap over MPI (the MPI comm thread, if any, must be idle: set-up time). */
   ncclUniqueId id;
