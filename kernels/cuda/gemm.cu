@@ -13,7 +13,8 @@
  * Every other case (ReLU with pre_act: cuBLASLt's ReLU aux is a bit mask, not
  * values; fp32 GELU; no heuristic result; fusion disabled; k = 0) fuses at
  * most the bias and finishes in gemm_post below, which gives exactly ops.h's
- * act(alpha AB + beta C + bias). */
+ * act(alpha AB + beta C + bias). When cuBLASLt has no algorithm even
+ * without an epilogue, cublasGemmEx computes the product. */
 #include "kernels/cuda/cuda_common.h"
 
 /* ---- plan cache: descriptors + heuristic result per shape key ------------ */
@@ -25,7 +26,6 @@ struct lt_key {
 struct lt_plan {
   lt_key key;
   int valid, has_algo;
-  cublasStatus_t status; /* of the heuristic query */
   cublasLtMatmulDesc_t op;
   cublasLtMatrixLayout_t la, lb, lc;
   cublasLtMatmulAlgo_t algo;
@@ -109,8 +109,7 @@ static lt_plan *plan_get(const lt_key *key, const void *bias, const void *aux) {
   cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
   /* Any failure (NOT_SUPPORTED, INVALID_VALUE for an epilogue/type
    * combination) or no result: no kernel for this key; the caller falls
-   * back to a plain GEMM, and dies naming the status if even that fails. */
-  p->status = st;
+   * back to a GEMM without epilogue, then to cublasGemmEx. */
   if (st == CUBLAS_STATUS_SUCCESS && nres > 0) {
     p->algo = res.algo;
     p->has_algo = 1;
@@ -120,7 +119,7 @@ static lt_plan *plan_get(const lt_key *key, const void *bias, const void *aux) {
 }
 
 /* Returns 0 (and does nothing) when cuBLASLt has no algorithm for the key. */
-static int lt_run(const cddp_gemm_args *a, int epi, float *aux, cublasStatus_t *why = nullptr) {
+static int lt_run(const cddp_gemm_args *a, int epi, float *aux) {
   lt_key key;
   memset(&key, 0, sizeof key);
   key.transa = a->transa; key.transb = a->transb;
@@ -132,10 +131,7 @@ static int lt_run(const cddp_gemm_args *a, int epi, float *aux, cublasStatus_t *
   key.al_bias = (epi & CUBLASLT_EPILOGUE_BIAS) ? ptr_align(a->bias) : 0;
   key.al_aux = aux ? ptr_align(aux) : 0;
   lt_plan *p = plan_get(&key, a->bias, aux);
-  if (!p->has_algo) {
-    if (why) *why = p->status;
-    return 0;
-  }
+  if (!p->has_algo) return 0;
   if (epi & CUBLASLT_EPILOGUE_BIAS) {
     const void *bp = a->bias;
     cublasCheck(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof bp));
@@ -172,6 +168,21 @@ static __global__ void gemm_k0_kernel(float *C, int ldc, int m, int n, float bet
     float *p = &C[(size_t)r * ldc + c];
     *p = beta == 0.0f ? 0.0f : beta * *p;
   }
+}
+
+/* cuBLASLt may offer no algorithm at all, e.g. for fp16/bf16 operands whose
+ * leading dimensions or pointers are not 16-byte aligned (dlrm's bottom MLP
+ * has k = 13). cublasGemmEx has no such requirement: same column-major
+ * mapping, fp32 accumulation and output, no epilogue (gemm_post does it). */
+static void gemm_ex(const cddp_gemm_args *a) {
+  cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
+  if (a->ab_type == CDDP_F32 && g_cu.tf32) ct = CUBLAS_COMPUTE_32F_FAST_TF32;
+  cudaDataType_t t = cu_dtype(a->ab_type);
+  cublasOperation_t opa = a->transb ? CUBLAS_OP_T : CUBLAS_OP_N; /* cuBLAS "A" = our B */
+  cublasOperation_t opb = a->transa ? CUBLAS_OP_T : CUBLAS_OP_N;
+  float alpha = a->alpha, beta = a->beta;
+  cublasCheck(cublasGemmEx(g_cu.blas, opa, opb, a->n, a->m, a->k, &alpha, a->B, t, a->ldb, a->A, t,
+                           a->lda, &beta, a->C, CUDA_R_32F, a->ldc, ct, CUBLAS_GEMM_DEFAULT));
 }
 
 void cu_gemm_reset(void) {
@@ -226,14 +237,7 @@ void cu_gemm(const cddp_gemm_args *args) {
      * and applies the activation. */
     if (!done && eb && lt_run(a, eb, NULL)) { done = 1; post_bias = NULL; }
   }
-  if (!done) {
-    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
-    if (!lt_run(a, CUBLASLT_EPILOGUE_DEFAULT, NULL, &st))
-      cddp_die(CDDP_EXIT_RUNTIME,
-               "gemm: cuBLASLt has no algorithm for m=%d n=%d k=%d lda=%d ldb=%d ldc=%d type %s (%s)",
-               a->m, a->n, a->k, a->lda, a->ldb, a->ldc, cddp_dtype_name(a->ab_type),
-               cublasGetStatusString(st));
-  }
+  if (!done && !lt_run(a, CUBLASLT_EPILOGUE_DEFAULT, NULL)) gemm_ex(a);
   if (post_bias || post_act != CDDP_ACT_NONE || post_pre) {
     gemm_post_kernel<<<cu_grid(total, 256), 256, 0, g_cu.compute>>>(a->C, a->ldc, a->m, a->n,
                                                                      post_bias, post_act, post_pre);
