@@ -21,6 +21,7 @@
 
 #include "core/error.h"
 #include "core/ops.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "model/model.h"
 
 /* Same constants as bench/pytorch/bench_step.py (Criteo Kaggle C1..C26). */

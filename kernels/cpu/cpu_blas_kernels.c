@@ -3,7 +3,7 @@
  * unless OPENBLAS_CORETYPE names one. That choice moves sgemm's speed by
  * 1.6x on an AVX-512 CPU (Haswell vs Cooperlake kernels, bench/RESULTS.md),
  * so the trainer and the benchmarks print it. */
-#include "core/ops.h"
+#include "kernels/cpu/cpu_backend.h"
 
 extern char *openblas_get_corename(void);
 

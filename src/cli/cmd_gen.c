@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "data/cli_args.h"
+#include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"

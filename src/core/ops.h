@@ -98,8 +98,4 @@ const cddp_backend *cddp_cuda_backend(int device_index);
 /* Number of CUDA devices usable now (0 without a driver or GPU). */
 int cddp_cuda_device_count(void);
 
-/* The OpenBLAS kernel family in use ("Cooperlake", "Haswell", ...): OpenBLAS's
- * own choice for this CPU unless OPENBLAS_CORETYPE overrides it. */
-const char *cddp_cpu_blas_kernels(void);
-
 #endif

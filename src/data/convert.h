@@ -30,10 +30,12 @@ typedef struct {
 cddp_criteo_stats cddp_convert_criteo(const char *in, const char *out, const cddp_criteo_opts *o);
 
 /* Parses one raw line (without its newline) into label/dense/hex values;
- * returns NULL on success or a static reason string ("wrong field count ...").
- * missing[] gets 1 for empty fields. Exposed for tests and the generator. */
+ * returns NULL on success, or `why` holding the reason ("wrong field count
+ * ..."). missing[] gets 1 for empty fields. Exposed for tests. */
+enum { CDDP_CRITEO_WHY = 96 };
 const char *cddp_criteo_parse_line(const char *p, const char *e, uint8_t *label, int64_t ints[13],
-                                   uint32_t hex[26], uint8_t missing[39]);
+                                   uint32_t hex[26], uint8_t missing[39],
+                                   char why[CDDP_CRITEO_WHY]);
 
 /* Hash-mode id of hex value v of categorical column c (0-based):
  * 1 + floor(mix64(v ^ (c+1) << 32) * (T-1) / 2^64). */

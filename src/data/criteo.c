@@ -16,8 +16,6 @@
 
 enum { NFIELDS = 1 + CDDP_CTR_DENSE + CDDP_CTR_SPARSE, BUF = 8 << 20, ROWS = 65536, LOGTAB = 4096 };
 
-static char g_reason[96];
-
 /* Hex digit values; 0xFF for anything else. */
 static uint8_t HEXV[256];
 __attribute__((constructor)) static void init_hexv(void) {
@@ -34,7 +32,8 @@ static const char *field_end(const char *p, const char *e) {
 /* One pass over the characters (no per-field memchr): each field is parsed
  * where it stands and must end at a tab (or at the end for the last one). */
 const char *cddp_criteo_parse_line(const char *p, const char *e, uint8_t *label, int64_t ints[13],
-                                   uint32_t hex[26], uint8_t missing[39]) {
+                                   uint32_t hex[26], uint8_t missing[39],
+                                   char why[CDDP_CRITEO_WHY]) {
   const char *q = p;
   for (int f = 0; f < NFIELDS; f++) {
     const char *start = q;
@@ -44,9 +43,9 @@ const char *cddp_criteo_parse_line(const char *p, const char *e, uint8_t *label,
         q++;
       } else {
         const char *fe = field_end(start, e);
-        snprintf(g_reason, sizeof g_reason, "bad label '%.*s' (expected 0 or 1)", (int)(fe - start > 20 ? 20 : fe - start),
+        snprintf(why, CDDP_CRITEO_WHY, "bad label '%.*s' (expected 0 or 1)", (int)(fe - start > 20 ? 20 : fe - start),
                  start);
-        return g_reason;
+        return why;
       }
     } else if (f <= CDDP_CTR_DENSE) {
       int64_t v = 0;
@@ -63,9 +62,9 @@ const char *cddp_criteo_parse_line(const char *p, const char *e, uint8_t *label,
       size_t nd = (size_t)(q - d0);
       if ((q < e && *q != '\t') || nd > 18 || (neg && nd == 0)) {
         const char *fe = field_end(start, e);
-        snprintf(g_reason, sizeof g_reason, "bad integer '%.*s' in field I%d", (int)(fe - start > 24 ? 24 : fe - start),
+        snprintf(why, CDDP_CRITEO_WHY, "bad integer '%.*s' in field I%d", (int)(fe - start > 24 ? 24 : fe - start),
                  start, f);
-        return g_reason;
+        return why;
       }
       missing[f - 1] = q == start;
       ints[f - 1] = neg ? -v : v;
@@ -78,24 +77,24 @@ const char *cddp_criteo_parse_line(const char *p, const char *e, uint8_t *label,
       }
       if ((q < e && *q != '\t') || q - start > 8) {
         const char *fe = field_end(start, e);
-        snprintf(g_reason, sizeof g_reason, "bad hex '%.*s' in field C%d", (int)(fe - start > 24 ? 24 : fe - start),
+        snprintf(why, CDDP_CRITEO_WHY, "bad hex '%.*s' in field C%d", (int)(fe - start > 24 ? 24 : fe - start),
                  start, f - CDDP_CTR_DENSE);
-        return g_reason;
+        return why;
       }
       missing[f - 1] = q == start;
       hex[f - 1 - CDDP_CTR_DENSE] = v;
     }
     if (f < NFIELDS - 1) {
       if (q == e) {
-        snprintf(g_reason, sizeof g_reason, "wrong field count (%d, expected %d)", f + 1, NFIELDS);
-        return g_reason;
+        snprintf(why, CDDP_CRITEO_WHY, "wrong field count (%d, expected %d)", f + 1, NFIELDS);
+        return why;
       }
       q++; /* the tab */
     } else if (q != e) {
       int n = NFIELDS;
       for (const char *r = q; r < e; r++) n += *r == '\t';
-      snprintf(g_reason, sizeof g_reason, "wrong field count (%d, expected %d)", n, NFIELDS);
-      return g_reason;
+      snprintf(why, CDDP_CRITEO_WHY, "wrong field count (%d, expected %d)", n, NFIELDS);
+      return why;
     }
   }
   return NULL;
@@ -302,6 +301,7 @@ cddp_criteo_stats cddp_convert_criteo(const char *in, const char *out, const cdd
   uint8_t label, missing[39];
   int64_t ints[13];
   uint32_t hex[26];
+  char reason[CDDP_CRITEO_WHY];
   const char *b, *e;
   reader r;
   cddp_data_info info = {.schema = CDDP_SCHEMA_CTR};
@@ -312,7 +312,7 @@ cddp_criteo_stats cddp_convert_criteo(const char *in, const char *out, const cdd
     for (int c = 0; c < CDDP_CTR_SPARSE; c++) dict_init(&dicts[c], 1024);
     reader_open(&r, in);
     while (reader_line(&r, &b, &e)) {
-      const char *why = cddp_criteo_parse_line(b, e, &label, ints, hex, missing);
+      const char *why = cddp_criteo_parse_line(b, e, &label, ints, hex, missing, reason);
       if (why) {
         if (!opt->skip_bad) cddp_die(CDDP_EXIT_DATA, "%s: line %lld: %s", in, (long long)r.lineno, why);
         continue;
@@ -339,7 +339,7 @@ cddp_criteo_stats cddp_convert_criteo(const char *in, const char *out, const cdd
   }
   reader_open(&r, in);
   while (reader_line(&r, &b, &e)) {
-    const char *why = cddp_criteo_parse_line(b, e, &label, ints, hex, missing);
+    const char *why = cddp_criteo_parse_line(b, e, &label, ints, hex, missing, reason);
     if (why) {
       if (!opt->skip_bad) cddp_die(CDDP_EXIT_DATA, "%s: line %lld: %s", in, (long long)r.lineno, why);
       st.skipped++;

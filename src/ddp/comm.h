@@ -42,8 +42,7 @@ cddp_comm_handle *cddp_barrier(cddp_comm *c);
  * waits on the collective's event and the host does not) and frees the handle. */
 void cddp_comm_wait(cddp_comm *c, cddp_comm_handle *h);
 
-/* Additions (issue 5):
- * cddp_comm_wait_timed: as cddp_comm_wait, and *done_s (if not NULL) gets the
+/* cddp_comm_wait_timed: as cddp_comm_wait, and *done_s (if not NULL) gets the
  * CLOCK_MONOTONIC second at which the collective completed (MPI: when the
  * communication thread finished it; NCCL: when the host waited, since the
  * host never blocks on the GPU there).

@@ -67,31 +67,34 @@ struct cddp_reducer {
   int communicate, micro, cycle_open, n_ready;
   double t_begin, t_last_ready;
   cddp_reducer_stats st;
-  long long steps;    /* communicating finish() calls (optimizer steps) */
-  int check_replicas; /* CDDP_CHECK_REPLICAS=1: hash parameters across ranks at destroy */
 };
 
 static size_t wire_size(const cddp_reducer *r) { return cddp_dtype_size(r->o.compress); }
 
 /* ---- set-up ------------------------------------------------------------------ */
-static const cddp_reducer_param *g_sort_params; /* qsort context, set-up only */
+typedef struct {
+  size_t offset;
+  int id;
+} placed_param;
+
 static int by_offset(const void *a, const void *b) {
-  size_t oa = g_sort_params[*(const int *)a].offset, ob = g_sort_params[*(const int *)b].offset;
-  return oa < ob ? -1 : oa > ob;
+  const placed_param *x = a, *y = b;
+  if (x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
+  return (x->id > y->id) - (x->id < y->id);
 }
 
 static void build_buckets(cddp_reducer *r) {
-  int *order = cddp_xmalloc(sizeof(int) * (size_t)r->n_params, "reducer order");
+  placed_param *order = cddp_xmalloc(sizeof *order * (size_t)(r->n_params ? r->n_params : 1),
+                                     "reducer order");
   int nd = 0;
   for (int i = 0; i < r->n_params; i++)
-    if (!r->params[i].sparse) order[nd++] = i;
-  g_sort_params = r->params;
-  qsort(order, (size_t)nd, sizeof(int), by_offset);
+    if (!r->params[i].sparse) order[nd++] = (placed_param){r->params[i].offset, i};
+  qsort(order, (size_t)nd, sizeof *order, by_offset);
   r->b = cddp_xcalloc(sizeof(bucket) * (size_t)(nd ? nd : 1), "reducer buckets");
   size_t prev_end = 0;
   bucket *cur = NULL;
   for (int k = 0; k < nd; k++) {
-    const cddp_reducer_param *p = &r->params[order[k]];
+    const cddp_reducer_param *p = &r->params[order[k].id];
     if (p->offset + p->numel > r->n_grad)
       cddp_die(CDDP_EXIT_RUNTIME, "reducer: parameter %s [%zu, %zu) lies outside the gradient "
                "buffer of %zu floats", p->name, p->offset, p->offset + p->numel, r->n_grad);
@@ -105,7 +108,7 @@ static void build_buckets(cddp_reducer *r) {
     }
     cur->n = p->offset + p->numel - cur->off;
     cur->n_params++;
-    r->bucket_of[order[k]] = (int)(cur - r->b);
+    r->bucket_of[order[k].id] = (int)(cur - r->b);
     size_t limit = r->nb == 1 ? r->o.first_bucket_bytes : r->o.bucket_bytes;
     if (cur->n * sizeof(float) >= limit) cur = NULL;
   }
@@ -126,8 +129,6 @@ cddp_reducer *cddp_reducer_create(cddp_comm *c, const cddp_backend *be, float *g
   if (!r->o.bucket_bytes) r->o.bucket_bytes = (size_t)25 << 20;
   if (!r->o.first_bucket_bytes) r->o.first_bucket_bytes = (size_t)1 << 20;
   if (r->o.accum_steps < 1) r->o.accum_steps = 1;
-  const char *chk = getenv("CDDP_CHECK_REPLICAS");
-  r->check_replicas = chk && atoi(chk) > 0;
   if (r->o.compress != CDDP_F32 && r->o.compress != CDDP_F16 && r->o.compress != CDDP_BF16)
     cddp_die(CDDP_EXIT_USAGE, "--grad-compress %s: use fp16 or bf16", cddp_dtype_name(r->o.compress));
   r->params = cddp_xmalloc(sizeof *params * (size_t)(n_params ? n_params : 1), "reducer params");
@@ -187,8 +188,6 @@ cddp_reducer *cddp_reducer_create(cddp_comm *c, const cddp_backend *be, float *g
 
 void cddp_reducer_destroy(cddp_reducer *r) {
   if (!r) return;
-  /* Before anything is freed: the comm and the parameters are still alive. */
-  if (r->check_replicas) cddp_ddp_check_replicas(r->c, r->steps);
   const cddp_backend *be = r->be;
   for (int k = 0; k < r->nb; k++)
     if (r->b[k].wire) be->free(r->b[k].wire);
@@ -323,7 +322,6 @@ void cddp_reducer_finish(cddp_reducer *r) {
   double t0 = cddp_now_s();
   r->st.backward_ms = 1e3 * (r->t_last_ready - r->t_begin);
   if (!r->communicate) return; /* accumulation micro-step: gradients stay local */
-  r->steps++;
   r->cycle_open = 0;
   if (!r->o.overlap) { /* --no-overlap: everything starts now, in gradient order */
     for (int k = 0; k < r->nb; k++) launch_bucket(r, &r->b[k]);

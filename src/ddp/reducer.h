@@ -27,7 +27,7 @@ typedef struct {
   size_t first_bucket_bytes; /* default 1 MB */
   int overlap;               /* 0: every bucket launched by finish() (--no-overlap) */
   cddp_dtype compress;       /* F32 (none), F16 or BF16 on the wire */
-  /* Added (issue 5): the most micro-steps per optimizer step (--grad-accum);
+  /* The most micro-steps per optimizer step (--grad-accum);
    * 0 means 1. Sparse gradients are overwritten by every backward, so with
    * accumulation the reducer keeps each micro-step's (ids, rows) in its own
    * slot and exchanges all slots on the communicating micro-step. */
@@ -61,7 +61,7 @@ void cddp_reducer_finish(cddp_reducer *r);
 void cddp_reducer_sparse_result(const cddp_reducer *r, int param_id, const int32_t **ids,
                                 const float **rows, int *n);
 const cddp_reducer_stats *cddp_reducer_last_stats(const cddp_reducer *r);
-/* Added (issue 5): the bucket layout, for logs and tests. Bucket b covers
+/* The bucket layout, for logs and tests. Bucket b covers
  * grad[*offset, *offset + *numel) and holds *n_params parameters. */
 int cddp_reducer_n_buckets(const cddp_reducer *r);
 void cddp_reducer_bucket(const cddp_reducer *r, int b, size_t *offset, size_t *numel, int *n_params);
@@ -72,13 +72,12 @@ void cddp_reducer_bucket(const cddp_reducer *r, int b, size_t *offset, size_t *n
  * Then rank 0's parameters (n floats) are broadcast to all ranks. */
 void cddp_ddp_check_same(cddp_comm *c, const char *description);
 void cddp_ddp_broadcast_params(cddp_comm *c, float *master, size_t n);
-/* Added (issue 5): replica check. Hashes the parameters last passed to
- * cddp_ddp_broadcast_params (FNV-1a of their bytes; device memory is copied
- * to the host) and all-gathers the hashes: a mismatch dies (exit 1) naming
- * both ranks; otherwise rank 0 logs the hash. Returns 0 (does nothing) when
- * no parameters were broadcast. Collective: every rank must call it.
- * cddp_reducer_destroy calls it when CDDP_CHECK_REPLICAS=1 is set in the
- * environment, i.e. at the end of training (tests/cli). */
-int cddp_ddp_check_replicas(cddp_comm *c, long long steps);
+/* Replica check: hashes the n parameters at `master` (FNV-1a of their bytes;
+ * device memory is copied to the host) and all-gathers the hashes: a mismatch
+ * dies (exit 1) naming both ranks; otherwise rank 0 logs the hash and `steps`
+ * (the steps trained since start-up). Collective: every rank must call it.
+ * The trainer calls it at the end of training when CDDP_CHECK_REPLICAS=1 is
+ * set in the environment (tests/cli). */
+void cddp_ddp_check_replicas(cddp_comm *c, const float *master, size_t n, long long steps);
 
 #endif

@@ -93,27 +93,20 @@ void cddp_ddp_check_same(cddp_comm *c, const char *description) {
            bad, line, la, bad, lb, R);
 }
 
-/* The parameters broadcast at start-up, remembered for the replica check. */
-static float *g_master;
-static size_t g_master_n;
-
 void cddp_ddp_broadcast_params(cddp_comm *c, float *master, size_t n) {
   cddp_comm_reserve(c, n * sizeof(float));
   cddp_comm_wait(c, cddp_broadcast(c, master, n * sizeof(float), 0));
-  g_master = master;
-  g_master_n = n;
 }
 
-int cddp_ddp_check_replicas(cddp_comm *c, long long steps) {
-  if (!g_master) return 0;
+void cddp_ddp_check_replicas(cddp_comm *c, const float *master, size_t n, long long steps) {
   const cddp_backend *be = c->be;
   int W = c->world;
-  size_t bytes = g_master_n * sizeof(float);
-  const float *host = g_master;
+  size_t bytes = n * sizeof(float);
+  const float *host = master;
   float *copy = NULL;
   if (be->is_device) {
     copy = cddp_xmalloc(bytes ? bytes : 1, "replica check copy");
-    be->memcpy_d2h(copy, g_master, bytes, be->compute);
+    be->memcpy_d2h(copy, master, bytes, be->compute);
     be->stream_sync(be->compute);
     host = copy;
   }
@@ -132,11 +125,10 @@ int cddp_ddp_check_replicas(cddp_comm *c, long long steps) {
       cddp_die(CDDP_EXIT_RUNTIME,
                "replica check: parameters differ across ranks after %lld steps: rank 0 hash "
                "%016llx, rank %d hash %016llx (%zu floats)",
-               steps, (unsigned long long)all[0], q, (unsigned long long)all[q], g_master_n);
+               steps, (unsigned long long)all[0], q, (unsigned long long)all[q], n);
   cddp_log_info("replica check: parameters bit-identical on all %d ranks after %lld steps "
-                "(hash %016llx, %zu floats)", W, steps, (unsigned long long)all[0], g_master_n);
+                "(hash %016llx, %zu floats)", W, steps, (unsigned long long)all[0], n);
   free(all);
   free(rb);
   free(dp);
-  return 1;
 }

@@ -14,6 +14,7 @@
 #include "ddp/comm.h"
 #include "ddp/process_group.h"
 #include "ddp/reducer.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "train/amp.h"
 #include "train/checkpoint.h"
 #include "train/devbatch.h"
@@ -414,7 +415,8 @@ static void log_step(trainer *t, interval *iv, int64_t step, int64_t epoch, doub
   *iv = (interval){.t0 = cddp_train_now(), .last_check = step};
 }
 
-static void train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) {
+/* Trains from `step` on; returns the step reached. */
+static int64_t train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) {
   cddp_options *o = t->o;
   const cddp_backend *be = t->be;
   cddp_model *m = t->m;
@@ -480,7 +482,7 @@ static void train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) {
         if (o->checkpoint_dir[0] && last_ckpt != step)
           save_checkpoint(t, step, end_epoch ? epoch + 1 : epoch, end_epoch ? 0 : (s + 1) * t->A);
         cddp_log_info("--stop-after %lld: stopping; continue with --resume", (long long)step);
-        return;
+        return step;
       }
       if (step == t->total) {
         if (t->have_eval && last_eval != step) evaluate(t, step, epoch);
@@ -489,6 +491,7 @@ static void train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) {
       }
     }
   }
+  return step;
 }
 
 int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
@@ -506,9 +509,12 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
                 o->model, o->variant, o->train, t.pg.world, t.pg.world > 1 ? "s" : "", t.device,
                 o->comm, o->precision, (long long)(o->batch * t.A * t.pg.world),
                 (long long)t.total, (long long)t.spe);
-  if (step < t.total) train_loop(&t, step, epoch, pos);
+  int64_t end = step < t.total ? train_loop(&t, step, epoch, pos) : step;
   cddp_progress_summary(&t.prog, cddp_train_now() - t_start);
   cddp_progress_close(&t.prog);
+  const char *check = getenv("CDDP_CHECK_REPLICAS"); /* debugging aid, docs/ddp.md */
+  if (check && atoi(check) > 0)
+    cddp_ddp_check_replicas(t.comm, t.m->params.master, t.m->params.n_master, end - step);
   teardown(&t);
   cddp_pg_finalize(&t.pg);
   return CDDP_EXIT_OK;

@@ -98,9 +98,10 @@ static void test_sample_values(void **st) {
   for (int64_t i = 0; fgets(line, sizeof line, f); i++) {
     size_t len = strcspn(line, "\r\n");
     uint8_t y, miss[39];
+    char why[CDDP_CRITEO_WHY];
     int64_t ints[13];
     uint32_t hex[26];
-    assert_null(cddp_criteo_parse_line(line, line + len, &y, ints, hex, miss));
+    assert_null(cddp_criteo_parse_line(line, line + len, &y, ints, hex, miss, why));
     assert_int_equal(t.label[i], y);
     for (int k = 0; k < 13; k++) {
       neg += ints[k] < 0;
@@ -159,9 +160,10 @@ static void test_min_count_dictionary(void **st) {
     char line[4096];
     for (int i = 0; fgets(line, sizeof line, f); i++) {
       uint8_t y, miss[39];
+      char why[CDDP_CRITEO_WHY];
       int64_t ints[13];
       uint32_t hex[26];
-      cddp_criteo_parse_line(line, line + strcspn(line, "\r\n"), &y, ints, hex, miss);
+      cddp_criteo_parse_line(line, line + strcspn(line, "\r\n"), &y, ints, hex, miss, why);
       vals[i] = hex[c];
       have[i] = !miss[13 + c];
     }
@@ -239,17 +241,18 @@ static void test_val_split_and_skip(void **st) {
   H5Fclose(h);
   /* the parser names each problem */
   uint8_t y, miss[39];
+  char why[CDDP_CRITEO_WHY];
   int64_t ints[13];
   uint32_t hex[26];
   const char *l1 = "1\t2\t3";
-  assert_non_null(strstr(cddp_criteo_parse_line(l1, l1 + strlen(l1), &y, ints, hex, miss), "field count (3"));
+  assert_non_null(strstr(cddp_criteo_parse_line(l1, l1 + strlen(l1), &y, ints, hex, miss, why), "field count (3"));
   /* edge cases on an otherwise valid line: field k replaced by a bad value */
   char good[1024];
   int k = 0;
   k += sprintf(good + k, "1");
   for (int f = 1; f <= 13; f++) k += sprintf(good + k, "\t%d", f * 7 - 20);
   for (int f = 0; f < 26; f++) k += sprintf(good + k, "\t%08x", 0xabc123u * (unsigned)f);
-  assert_null(cddp_criteo_parse_line(good, good + k, &y, ints, hex, miss));
+  assert_null(cddp_criteo_parse_line(good, good + k, &y, ints, hex, miss, why));
   assert_int_equal(ints[0], -13);
   assert_int_equal(hex[25], (uint32_t)(0xabc123u * 25u));
   const struct { int field; const char *val, *want; } cases[] = {
@@ -279,9 +282,9 @@ static void test_val_split_and_skip(void **st) {
       }
       p = q + 1;
     }
-    const char *why = cddp_criteo_parse_line(line, line + n, &y, ints, hex, miss);
-    assert_non_null(why);
-    if (!strstr(why, cases[c].want)) fail_msg("case %zu: '%s' does not contain '%s'", c, why, cases[c].want);
+    const char *r = cddp_criteo_parse_line(line, line + n, &y, ints, hex, miss, why);
+    assert_non_null(r);
+    if (!strstr(r, cases[c].want)) fail_msg("case %zu: '%s' does not contain '%s'", c, r, cases[c].want);
   }
   /* the longest accepted integer: 18 digits */
   {
@@ -289,13 +292,13 @@ static void test_val_split_and_skip(void **st) {
     int n = sprintf(line, "0\t-999999999999999999");
     const char *p = strchr(strchr(good, '\t') + 1, '\t');
     n += sprintf(line + n, "%s", p);
-    assert_null(cddp_criteo_parse_line(line, line + n, &y, ints, hex, miss));
+    assert_null(cddp_criteo_parse_line(line, line + n, &y, ints, hex, miss, why));
     assert_true(ints[0] == -999999999999999999LL);
   }
   /* a line cut short, and a trailing tab (41 fields) */
-  assert_non_null(strstr(cddp_criteo_parse_line(good, good + k - 12, &y, ints, hex, miss), "field count (39"));
+  assert_non_null(strstr(cddp_criteo_parse_line(good, good + k - 12, &y, ints, hex, miss, why), "field count (39"));
   good[k] = '\t';
-  assert_non_null(strstr(cddp_criteo_parse_line(good, good + k + 1, &y, ints, hex, miss), "field count (41"));
+  assert_non_null(strstr(cddp_criteo_parse_line(good, good + k + 1, &y, ints, hex, miss, why), "field count (41"));
 }
 
 static int setup(void **st) {

@@ -1,4 +1,4 @@
-#include "data/cli_args.h"
+#include "cli/cli_args.h"
 
 #include <errno.h>
 #include <stdio.h>

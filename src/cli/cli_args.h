@@ -1,6 +1,7 @@
-/* Tiny helpers (in src/data because the data room owns these commands) for the data subcommands' option parsing (exit 2 on misuse). */
-#ifndef CDDP_DATA_CLI_ARGS_H
-#define CDDP_DATA_CLI_ARGS_H
+/* Option parsing helpers of the data subcommands (convert, gen): exit 2 on
+ * misuse. */
+#ifndef CDDP_CLI_CLI_ARGS_H
+#define CDDP_CLI_CLI_ARGS_H
 
 #include <stdint.h>
 
