@@ -2,13 +2,21 @@
 # Files written by h5py with the documented names, types and shapes load:
 # h5py's defaults (contiguous layout, variable-length string attributes,
 # int64 scalar attributes) and chunked + gzip-compressed datasets. The
-# loader's checksum must equal numpy's. Skipped (77) without h5py.
+# loader's checksum must equal numpy's. The interpreter is $CDDP_PYTHON, else
+# the first of `python3` on PATH and Debian's /usr/bin/python3 that imports
+# h5py and numpy (a pyenv or venv python3 first on PATH usually lacks them);
+# none is a failure: scripts/install-deps.sh installs python3-h5py.
 # usage: test_h5py.sh TOOL SCRATCH_DIR SOURCE_DIR
 set -eu
 T=$1; D=$2
-python3 -c 'import h5py, numpy' 2>/dev/null || { echo "h5py not available: skipped"; exit 77; }
+PY=""
+for p in ${CDDP_PYTHON:-} python3 /usr/bin/python3; do
+  if "$p" -c 'import h5py, numpy' 2>/dev/null; then PY=$p; break; fi
+done
+[ -n "$PY" ] || { echo "FAIL: no python3 with h5py and numpy (tried ${CDDP_PYTHON:-} python3 /usr/bin/python3); install python3-h5py (scripts/install-deps.sh) or set CDDP_PYTHON"; exit 1; }
+echo "python: $(command -v "$PY") (h5py $("$PY" -c 'import h5py; print(h5py.__version__)'))"
 rm -rf "$D"; mkdir -p "$D"; cd "$D"
-python3 - <<'PY'
+"$PY" - <<'PY'
 import h5py, numpy as np
 rng = np.random.default_rng(7)
 N = 997
@@ -49,7 +57,7 @@ fail=0
 while read -r name sum; do
   "$T" info "$name.h5" >/dev/null || { echo "FAIL: info $name.h5"; fail=1; }
   got=$("$T" load "$name.h5" --eval contiguous --batch 100 | sed -n 's/^rows 997 sum //p')
-  python3 -c "import sys; a,b=float('$got' or 'nan'),float('$sum'); sys.exit(0 if abs(a-b)<=1e-6*max(1,abs(b)) else 1)" \
+  "$PY" -c "import sys; a,b=float('$got' or 'nan'),float('$sum'); sys.exit(0 if abs(a-b)<=1e-6*max(1,abs(b)) else 1)" \
     || { echo "FAIL: $name.h5 checksum $got, numpy $sum"; fail=1; }
 done <expected.txt
 [ $fail = 0 ] && echo "data_h5py: all passed"
