@@ -7,7 +7,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-  build-essential cmake pkg-config \
+  build-essential cmake pkg-config iproute2 \
   libopenmpi-dev openmpi-bin \
   libhdf5-dev hdf5-tools \
   libopenblas-dev zlib1g-dev \

@@ -4,7 +4,9 @@
  * MPI_Abort (which is why MPI_THREAD_MULTIPLE is requested). */
 #include "ddp/process_group.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/check_mpi.h"
 #include "core/error.h"
@@ -55,6 +57,48 @@ void cddp_pg_init(cddp_pg *pg, int *argc, char ***argv) {
   mpiCheck(MPI_Comm_rank(local, &pg->local_rank));
   mpiCheck(MPI_Comm_size(local, &pg->local_world));
   mpiCheck(MPI_Comm_free(&local));
+}
+
+typedef struct {
+  char host[MPI_MAX_PROCESSOR_NAME];
+  int local_rank;
+} pg_place;
+
+enum { PG_LOG_MAX_HOSTS = 16 };
+
+void cddp_pg_log_hosts(const cddp_pg *pg) {
+  pg_place me = {.local_rank = pg->local_rank};
+  int len = 0;
+  mpiCheck(MPI_Get_processor_name(me.host, &len));
+  pg_place *all = NULL;
+  if (pg->rank == 0) {
+    all = calloc((size_t)pg->world, sizeof *all);
+    if (!all) cddp_die(CDDP_EXIT_RUNTIME, "out of memory gathering the host names of %d ranks", pg->world);
+  }
+  mpiCheck(MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD));
+  if (pg->rank != 0) return;
+  /* Hosts in order of their first rank; a rank is listed once, under its host. */
+  char *done = calloc((size_t)pg->world, 1);
+  if (!done) cddp_die(CDDP_EXIT_RUNTIME, "out of memory listing the hosts of %d ranks", pg->world);
+  int hosts = 0;
+  for (int r = 0; r < pg->world; r++) {
+    if (done[r]) continue;
+    char line[1024];
+    size_t n = (size_t)snprintf(line, sizeof line, "host %s:", all[r].host);
+    int count = 0;
+    for (int q = r; q < pg->world; q++) {
+      if (done[q] || strcmp(all[q].host, all[r].host)) continue;
+      done[q] = 1;
+      if (n < sizeof line)
+        n += (size_t)snprintf(line + n, sizeof line - n, "%s rank %d (local %d)", count ? "," : "", q,
+                              all[q].local_rank);
+      count++;
+    }
+    if (hosts++ < PG_LOG_MAX_HOSTS) cddp_log_info("%s; %d rank%s", line, count, count > 1 ? "s" : "");
+  }
+  if (hosts > PG_LOG_MAX_HOSTS) cddp_log_info("... %d hosts in all", hosts);
+  free(done);
+  free(all);
 }
 
 void cddp_pg_barrier(const cddp_pg *pg) { mpiCheck(MPI_Barrier(MPI_COMM_WORLD)); }

@@ -14,6 +14,10 @@ typedef struct {
  * cddp_die() end the whole job with MPI_Abort. Works without mpirun (world 1). */
 void cddp_pg_init(cddp_pg *pg, int *argc, char ***argv);
 void cddp_pg_barrier(const cddp_pg *pg);
+/* Collective: rank 0 logs which host (MPI processor name) holds which ranks
+ * and their local ranks, one line per host (the first 16 hosts), so that a
+ * hostfile or Slurm placement can be checked at a glance. */
+void cddp_pg_log_hosts(const cddp_pg *pg);
 void cddp_pg_finalize(cddp_pg *pg);
 
 #endif

@@ -499,6 +499,7 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   double t_start = cddp_train_now();
   if (o->quiet) cddp_log_set_quiet(1);
   cddp_pg_init(&t.pg, argc, argv);
+  if (t.pg.world > 1) cddp_pg_log_hosts(&t.pg); /* before setup starts the comm thread */
   setup(&t);
   int64_t epoch, pos;
   int64_t step = resume(&t, &epoch, &pos);
