@@ -19,19 +19,27 @@ typedef struct {
   const char *choices; /* T_CHOICE: "a|b|c" */
   int cmds;            /* CDDP_CMD_TRAIN | CDDP_CMD_EVAL */
   const char *help;
+  /* 0 (the default): every rank of a training run must have the same value,
+   * checked at start-up. PER_RANK: each rank may set its own (paths, threads,
+   * output), with no effect on what is computed or on which collectives run. */
+  int per_rank;
 } opt_def;
 
 #define O(f) offsetof(cddp_options, f)
 #define TR CDDP_CMD_TRAIN
 #define EV CDDP_CMD_EVAL
 #define BOTH (TR | EV)
+#define PER_RANK 1
 
+/* An entry that leaves per_rank out means "ranks must agree": the default. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const opt_def g_opts[] = {
-    {"config", T_STR, O(config), "", NULL, BOTH, "INI file of options (keys = option names); flags override it"},
+    {"config", T_STR, O(config), "", NULL, BOTH, "INI file of options (keys = option names); flags override it", PER_RANK},
     {"model", T_CHOICE, O(model), "vit", "dlrm|two_tower|vit", TR, "model architecture"},
     {"variant", T_STR, O(variant), "auto", NULL, TR,
      "model size: dlrm kaggle|terabyte|tiny, vit vit-fmnist|deit-tiny|deit-small|tiny, two_tower default|tiny (auto: kaggle / vit-fmnist / default)"},
-    {"train", T_STR, O(train), "", NULL, TR, "training data, HDF5 (cddp.ctr.v1, cddp.twotower.v1 or cddp.image.v1)"},
+    {"train", T_STR, O(train), "", NULL, TR, "training data, HDF5 (cddp.ctr.v1, cddp.twotower.v1 or cddp.image.v1)", PER_RANK},
     {"eval", T_STR, O(eval), "", NULL, TR, "evaluation data, HDF5 (same schema as --train); empty: no evaluation"},
     {"checkpoint", T_STR, O(checkpoint), "", NULL, EV, "checkpoint to evaluate (cddp eval)"},
     {"data", T_STR, O(data), "", NULL, EV, "data to evaluate on (cddp eval)"},
@@ -44,10 +52,10 @@ static const opt_def g_opts[] = {
     {"comm", T_CHOICE, O(comm), "auto", "auto|mpi|nccl", BOTH, "communication backend (auto: mpi on cpu, nccl on cuda)"},
     {"precision", T_CHOICE, O(precision), "fp32", "fp32|bf16|fp16", TR,
      "GEMM/attention input precision; fp16 uses dynamic loss scaling"},
-    {"threads", T_INT, O(threads), "0", NULL, BOTH, "CPU threads per rank (0: cores / local ranks)"},
+    {"threads", T_INT, O(threads), "0", NULL, BOTH, "CPU threads per rank (0: cores / local ranks)", PER_RANK},
     {"loader-threads", T_INT, O(loader_threads), "1", NULL, TR,
-     "threads per rank reading training batches ahead (batches stay in order)"},
-    {"timeout", T_FLOAT, O(timeout), "600", NULL, BOTH, "seconds a collective may stall before the job is aborted (0: never)"},
+     "threads per rank reading training batches ahead (batches stay in order)", PER_RANK},
+    {"timeout", T_FLOAT, O(timeout), "600", NULL, BOTH, "seconds a collective may stall before the job is aborted (0: never)", PER_RANK},
     {"bucket-mb", T_FLOAT, O(bucket_mb), "25", NULL, TR, "DDP gradient bucket size in MB"},
     {"first-bucket-mb", T_FLOAT, O(first_bucket_mb), "1", NULL, TR, "size of the first (earliest) bucket in MB"},
     {"no-overlap", T_BOOL, O(no_overlap), "false", NULL, TR, "launch all-reduces only after backward (no overlap)"},
@@ -86,7 +94,7 @@ static const opt_def g_opts[] = {
     {"log-every", T_INT, O(log_every), "50", NULL, TR, "progress / metrics line every N steps"},
     {"eval-every", T_INT, O(eval_every), "0", NULL, TR, "evaluate every N steps (0: at the end of each epoch only)"},
     {"recall-k", T_INT, O(recall_k), "50", NULL, BOTH, "two_tower: K of Recall@K"},
-    {"metrics-out", T_STR, O(metrics_out), "", NULL, BOTH, "append one JSON object per logging step and evaluation to FILE.jsonl"},
+    {"metrics-out", T_STR, O(metrics_out), "", NULL, BOTH, "append one JSON object per logging step and evaluation to FILE.jsonl", PER_RANK},
     {"checkpoint-dir", T_STR, O(checkpoint_dir), "", NULL, TR, "directory for checkpoints (empty: none)"},
     {"checkpoint-every", T_INT, O(checkpoint_every), "0", NULL, TR, "checkpoint every N steps (0: only at the end)"},
     {"keep-last", T_INT, O(keep_last), "3", NULL, TR, "keep the newest K checkpoints (0: keep all)"},
@@ -94,9 +102,10 @@ static const opt_def g_opts[] = {
      "end this run after global step N (checkpointed), keeping the schedule of the whole run, e.g. to split it over job allocations (0: off)"},
     {"resume", T_STR, O(resume), "", NULL, TR, "auto (newest complete checkpoint in --checkpoint-dir) or FILE"},
     {"progress", T_CHOICE, O(progress), "auto", "auto|bar|plain", TR,
-     "progress display: a live bar, plain lines, or auto (bar when stdout is a terminal)"},
-    {"quiet", T_BOOL, O(quiet), "false", NULL, BOTH, "no progress output"},
+     "progress display: a live bar, plain lines, or auto (bar when stdout is a terminal)", PER_RANK},
+    {"quiet", T_BOOL, O(quiet), "false", NULL, BOTH, "no progress output", PER_RANK},
 };
+#pragma GCC diagnostic pop
 #define N_OPTS (sizeof g_opts / sizeof *g_opts)
 
 static const opt_def *find_opt(const char *name, size_t len, int cmd) {
@@ -386,18 +395,25 @@ static void format_value(const cddp_options *o, const opt_def *d, char *out, siz
   }
 }
 
-char *cddp_options_to_ini(const cddp_options *o, int cmd) {
+/* "name = value" lines of the options of cmd (all, or those ranks must agree on) */
+static char *options_text(const cddp_options *o, int cmd, int agreed_only) {
   size_t cap = 64 + N_OPTS * (CDDP_OPT_STR + 64), len = 0;
   char *s = cddp_xmalloc(cap, "configuration text");
-  len += snprintf(s + len, cap - len, "[cddp]\n");
+  if (!agreed_only) len += snprintf(s + len, cap - len, "[cddp]\n");
   for (size_t i = 0; i < N_OPTS; i++) {
     const opt_def *d = &g_opts[i];
-    if (!(d->cmds & cmd) || !strcmp(d->name, "config")) continue;
+    if (!(d->cmds & cmd) || !strcmp(d->name, "config") || (agreed_only && d->per_rank)) continue;
     char v[CDDP_OPT_STR + 32];
     format_value(o, d, v, sizeof v);
     len += snprintf(s + len, cap - len, "%s = %s\n", d->name, v);
   }
   return s;
+}
+
+char *cddp_options_to_ini(const cddp_options *o, int cmd) { return options_text(o, cmd, 0); }
+
+char *cddp_options_agreement_text(const cddp_options *o, int cmd) {
+  return options_text(o, cmd, 1);
 }
 
 void cddp_options_print_help(FILE *f, int cmd) {
@@ -407,6 +423,9 @@ void cddp_options_print_help(FILE *f, int cmd) {
   else
     fprintf(f, "usage: cddp eval --checkpoint FILE.h5 --data FILE.h5 [options]\n");
   fprintf(f, "\nOptions (--name value or --name=value; in --config files: name = value):\n");
+  if (cmd == CDDP_CMD_TRAIN)
+    fprintf(f, "All ranks must be given the same values (checked at start-up, exit 2), except for "
+               "options marked [per rank].\n");
   for (size_t i = 0; i < N_OPTS; i++) {
     const opt_def *d = &g_opts[i];
     if (!(d->cmds & cmd)) continue;
@@ -415,7 +434,8 @@ void cddp_options_print_help(FILE *f, int cmd) {
                        : d->type == T_BOOL ? "" : d->type == T_CHOICE ? " " : " S";
     if (d->type == T_CHOICE) snprintf(head, sizeof head, "--%s %s", d->name, d->choices);
     else snprintf(head, sizeof head, "--%s%s", d->name, meta);
-    fprintf(f, "  %-34s %s [default: %s]\n", head, d->help, d->def[0] ? d->def : "none");
+    fprintf(f, "  %-34s %s [default: %s]%s\n", head, d->help, d->def[0] ? d->def : "none",
+            cmd == CDDP_CMD_TRAIN && d->per_rank ? " [per rank]" : "");
   }
   fprintf(f, "\nExit codes: 0 done, 1 runtime failure, 2 usage/configuration error, "
              "3 bad input data, 4 training diverged.\n");

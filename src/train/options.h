@@ -1,7 +1,8 @@
 /* Options of `cddp train` and `cddp eval`: one table (name, type, default,
  * help) drives --help, flag parsing (--name value, --name=value), the
  * --config FILE.ini reader (keys = option names without dashes; flags
- * override the file) and the INI text stored in checkpoints. Unknown or
+ * override the file), the INI text stored in checkpoints and the list of
+ * options that every rank must agree on. Unknown or
  * malformed options end the program with exit code 2 naming them. */
 #ifndef CDDP_TRAIN_OPTIONS_H
 #define CDDP_TRAIN_OPTIONS_H
@@ -74,6 +75,10 @@ void cddp_options_finish(cddp_options *o, int cmd);
 /* Every option of `cmd` as INI text "[cddp]\nname = value\n..."; the
  * caller frees the result. */
 char *cddp_options_to_ini(const cddp_options *o, int cmd);
+/* "name = value\n" for every option of `cmd` that all ranks must agree on
+ * (all but those the table marks per rank), for the start-up check; the
+ * caller frees the result. */
+char *cddp_options_agreement_text(const cddp_options *o, int cmd);
 void cddp_options_print_help(FILE *f, int cmd);
 
 #endif

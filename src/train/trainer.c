@@ -77,35 +77,24 @@ static void mc_allreduce_sum(void *ctx, float *buf, size_t n) {
   cddp_comm_wait(c, cddp_allreduce(c, buf, n, CDDP_F32, CDDP_RED_SUM));
 }
 
-/* What every rank must agree on before training: parameters, data, config. */
+/* What every rank must agree on before training: every option the option
+ * table does not mark per rank (one "name = value" line each, so that a
+ * mismatch names the option), the data shapes and the parameters. */
 static char *describe(const cddp_options *o, const cddp_model *m, const cddp_data_info *info) {
   const cddp_params *ps = &m->params;
-  size_t cap = 4096 + (size_t)ps->n * 160, len = 0;
+  char *opts = cddp_options_agreement_text(o, CDDP_CMD_TRAIN);
+  size_t cap = strlen(opts) + 4096 + (size_t)ps->n * 160, len = 0;
   char *s = cddp_xmalloc(cap, "description");
   len += snprintf(s + len, cap - len,
-                  "model=%s variant=%s precision=%s batch=%lld grad_accum=%lld optimizer=%s "
-                  "seed=%lld schema=%d rows=%lld hist=%d users=%lld items=%lld cats=%lld "
+                  "%sdata schema=%d rows=%lld hist=%d users=%lld items=%lld cats=%lld "
                   "image=%dx%dx%d classes=%d tables=",
-                  o->model, o->variant, o->precision, (long long)o->batch, (long long)o->grad_accum,
-                  o->optimizer, (long long)o->seed, info->schema, (long long)info->rows,
-                  info->hist_len, (long long)info->num_users, (long long)info->num_items,
+                  opts, info->schema, (long long)info->rows, info->hist_len,
+                  (long long)info->num_users, (long long)info->num_items,
                   (long long)info->num_cats, info->height, info->width, info->channels,
                   info->num_classes);
+  free(opts);
   for (int t = 0; t < CDDP_CTR_SPARSE && info->schema == CDDP_SCHEMA_CTR; t++)
     len += snprintf(s + len, cap - len, "%lld,", (long long)info->table_sizes[t]);
-  /* Hyper-parameters that would make replicas drift apart if they differed;
-   * %.17g prints doubles exactly. */
-  len += snprintf(s + len, cap - len,
-                  "\noptim lr=%.17g emb_lr=%.17g momentum=%.17g nesterov=%d wd=%.17g beta1=%.17g beta2=%.17g eps=%.17g "
-                  "schedule=%s warmup=%lld step_size=%lld gamma=%.17g min_lr=%.17g clip=%.17g smoothing=%.17g "
-                  "temperature=%.17g gather=%d compress=%s epochs=%lld max_steps=%lld shuffle=%s "
-                  "drop_last=%d crop_pad=%lld flip=%d",
-                  o->lr, o->emb_lr, o->momentum, o->nesterov, o->weight_decay, o->beta1, o->beta2,
-                  o->eps, o->schedule, (long long)o->warmup_steps, (long long)o->step_size,
-                  o->gamma, o->min_lr, o->clip_grad_norm, o->label_smoothing, o->temperature,
-                  o->gather_negatives, o->grad_compress, (long long)o->epochs,
-                  (long long)o->max_steps, o->shuffle, o->drop_last, (long long)o->random_crop_pad,
-                  o->random_flip);
   for (int i = 0; i < ps->n; i++) {
     const cddp_param *p = &ps->p[i];
     len += snprintf(s + len, cap - len, "\n%s[", p->name);

@@ -3,11 +3,16 @@
 # the right exit code, never a hang (each case runs under `timeout 60`).
 # A per-rank wrapper (OMPI_COMM_WORLD_RANK) gives one rank different options.
 # usage: fail.sh CDDP MPIRUN CASE
-#   emb_dim      two_tower, rank 1 of 2 has --emb-dim 8: exit 2 naming the parameter shapes
+#   emb_dim      two_tower, rank 1 of 2 has --emb-dim 8: exit 2 naming the option
 #   table_rows   dlrm, rank 3 of 4 caps tables with --max-table-rows 16: exit 2
 #   variant      dlrm, rank 1 of 2 runs --variant kaggle: exit 2 naming the variants
-#   replicas     dlrm, rank 1 of 2 has another --lr: the start-up check (which covers
-#                the optimizer hyper-parameters) refuses it, exit 2 naming the line
+#   replicas     dlrm, rank 1 of 2 has another --lr: the start-up check (every option
+#                the option table does not mark per rank) refuses it, exit 2 naming it
+#   bucket       dlrm, rank 1 of 2 has another --first-bucket-mb (an option no
+#                hand-kept list named): exit 2 naming it
+#   per_rank     dlrm, rank 1 of 2 has its own --loader-threads, --threads, --timeout,
+#                --progress, --quiet (marked per rank): the run ends normally, with
+#                bit-identical replicas
 #   bad_input    rank 1 of 2 reads a missing --train file: exit 3, the job ends
 set -u
 CDDP=$1 MPIRUN=$2 CASE=$3
@@ -47,7 +52,7 @@ case $CASE in
 emb_dim)
   "$CDDP" gen twotower "$W/d.h5" --rows 400 --seed 3 --num-users 50 --num-items 60 --num-cats 5 \
     --hist-len 4 --quiet || exit 1
-  expect 2 'ranks disagree on the model/data configuration: rank 0 and rank 1 first differ at line [0-9]+: rank 0 has ".*\[[0-9,]*4\].*", rank 1 has ".*\[[0-9,]*8\]' \
+  expect 2 'ranks disagree on the model/data configuration: rank 0 and rank 1 first differ at line [0-9]+: rank 0 has "emb-dim = 0", rank 1 has "emb-dim = 8"' \
     2 1 "--emb-dim 8" --model two_tower --variant tiny --train "$W/d.h5" --batch 16 ;;
 table_rows)
   "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
@@ -55,12 +60,22 @@ table_rows)
     4 3 "--max-table-rows 16" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 ;;
 variant)
   "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
-  expect 2 'first differ at line 1: rank 0 has "model=dlrm variant=tiny .*", rank 1 has "model=dlrm variant=kaggle ' \
+  expect 2 'first differ at line [0-9]+: rank 0 has "variant = tiny", rank 1 has "variant = kaggle"' \
     2 1 "--variant kaggle" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 ;;
 replicas)
   "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
-  expect 2 'first differ at line [0-9]+: rank 0 has "optim lr=0\.1[0-9]* .*", rank 1 has "optim lr=0\.2[0-9]* ' \
+  expect 2 'first differ at line [0-9]+: rank 0 has "lr = 0\.1[0-9]*", rank 1 has "lr = 0\.2[0-9]*"' \
     2 1 "--lr 0.2" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 --lr 0.1 ;;
+bucket)
+  "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
+  expect 2 'first differ at line [0-9]+: rank 0 has "first-bucket-mb = 1", rank 1 has "first-bucket-mb = 0\.0[0-9]*"' \
+    2 1 "--first-bucket-mb 0.001" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 ;;
+per_rank)
+  "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
+  export CDDP_CHECK_REPLICAS=1
+  expect 0 'replica check: parameters bit-identical on all 2 ranks after 4 steps' \
+    2 1 "--loader-threads 2 --threads 2 --timeout 30 --progress bar --quiet" \
+    --model dlrm --variant tiny --train "$W/d.h5" --batch 16 ;;
 bad_input)
   "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
   expect 3 "rank 1: .*$W/missing.h5" \
