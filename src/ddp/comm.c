@@ -15,7 +15,8 @@ double cddp_now_s(void) {
 
 const char *cddp_coll_name(cddp_coll_kind k) {
   static const char *names[] = {"all-reduce", "broadcast", "all-gather",
-                                "all-gatherv", "all-to-all", "barrier"};
+                                "all-gatherv", "all-to-all", "barrier",
+                                "all-to-allv"};
   return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "collective";
 }
 
@@ -77,6 +78,17 @@ cddp_comm_handle *cddp_allgatherv(cddp_comm *c, const void *send, size_t send_by
 
 cddp_comm_handle *cddp_alltoall(cddp_comm *c, const void *send, void *recv, size_t bytes) {
   cddp_coll k = {.kind = CDDP_COLL_ALLTOALL, .send = send, .recv = recv, .count = bytes};
+  return c->vt->post(c, &k);
+}
+
+cddp_comm_handle *cddp_alltoallv(cddp_comm *c, const void *send, const size_t *send_bytes,
+                                 const size_t *send_displs, void *recv, const size_t *recv_bytes,
+                                 const size_t *recv_displs) {
+  size_t total = 0;
+  for (int r = 0; r < c->world; r++) total += send_bytes[r];
+  cddp_coll k = {.kind = CDDP_COLL_ALLTOALLV, .send = send, .recv = recv, .count = total,
+                 .send_bytes = send_bytes, .send_displs = send_displs, .recv_bytes = recv_bytes,
+                 .displs = recv_displs};
   return c->vt->post(c, &k);
 }
 

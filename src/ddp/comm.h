@@ -37,6 +37,12 @@ cddp_comm_handle *cddp_allgatherv(cddp_comm *c, const void *send, size_t send_by
                                   const size_t *recv_bytes, const size_t *displs);
 /* send and recv hold world * bytes; block r of send goes to rank r */
 cddp_comm_handle *cddp_alltoall(cddp_comm *c, const void *send, void *recv, size_t bytes);
+/* Bytes per rank: send_bytes[r] at send + send_displs[r] go to rank r;
+ * rank r's block lands at recv + recv_displs[r] (recv_bytes[r] long). The
+ * count arrays must stay valid until the wait (the collective runs later). */
+cddp_comm_handle *cddp_alltoallv(cddp_comm *c, const void *send, const size_t *send_bytes,
+                                 const size_t *send_displs, void *recv, const size_t *recv_bytes,
+                                 const size_t *recv_displs);
 cddp_comm_handle *cddp_barrier(cddp_comm *c);
 /* Waits for the collective (host waits for MPI; for NCCL the compute stream
  * waits on the collective's event and the host does not) and frees the handle. */

@@ -13,6 +13,7 @@ typedef enum {
   CDDP_COLL_ALLGATHERV,
   CDDP_COLL_ALLTOALL,
   CDDP_COLL_BARRIER,
+  CDDP_COLL_ALLTOALLV,
 } cddp_coll_kind;
 
 /* One collective as the caller described it. */
@@ -25,7 +26,8 @@ typedef struct {
   cddp_dtype dtype;
   cddp_reduce_op op;
   int root;
-  const size_t *recv_bytes, *displs; /* allgatherv */
+  const size_t *recv_bytes, *displs; /* allgatherv, alltoallv (receive side) */
+  const size_t *send_bytes, *send_displs; /* alltoallv */
 } cddp_coll;
 
 typedef struct {

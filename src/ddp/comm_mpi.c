@@ -58,7 +58,8 @@ typedef struct {
   struct cddp_comm_handle *pool;
   int stop, outstanding;
   unsigned long seq;
-  int *icounts, *idispls; /* allgatherv: int arrays for MPI, used by the thread only */
+  int *icounts, *idispls; /* allgatherv/alltoallv: int arrays for MPI, used by the thread only */
+  int *scounts, *sdispls; /* alltoallv send side */
   long poll_ns;           /* CDDP_MPI_POLL_US > 0: nonblocking collectives, sleep between tests */
   atomic_int waiters;     /* callers inside cddp_comm_wait: poll without sleeping */
   char *stage;            /* pinned host staging pool (device backends) */
@@ -190,6 +191,22 @@ static void run_coll(comm_mpi *m, cddp_coll *k) {
     }
     break;
   }
+  case CDDP_COLL_ALLTOALLV:
+    for (int r = 0; r < W; r++) {
+      m->scounts[r] = as_int(k->send_bytes[r], "all-to-allv count");
+      m->sdispls[r] = as_int(k->send_displs[r], "all-to-allv displacement");
+      m->icounts[r] = as_int(k->recv_bytes[r], "all-to-allv count");
+      m->idispls[r] = as_int(k->displs[r], "all-to-allv displacement");
+    }
+    if (poll) {
+      mpiCheck(MPI_Ialltoallv(k->send, m->scounts, m->sdispls, MPI_BYTE, k->recv, m->icounts,
+                              m->idispls, MPI_BYTE, cm, &rq));
+      complete(m, &rq);
+    } else {
+      mpiCheck(MPI_Alltoallv(k->send, m->scounts, m->sdispls, MPI_BYTE, k->recv, m->icounts,
+                             m->idispls, MPI_BYTE, cm));
+    }
+    break;
   case CDDP_COLL_BARRIER:
     if (poll) {
       mpiCheck(MPI_Ibarrier(cm, &rq));
@@ -242,6 +259,14 @@ static void to_host(comm_mpi *m, void *dst, const void *src, size_t bytes) {
   be->memcpy_d2h(dst, src, bytes, be->comm);
 }
 
+/* Bytes from the start of a buffer to the end of its furthest block. */
+static size_t extent(const size_t *bytes, const size_t *displs, int W) {
+  size_t e = 0;
+  for (int q = 0; q < W; q++)
+    if (displs[q] + bytes[q] > e) e = displs[q] + bytes[q];
+  return e;
+}
+
 /* Rewrites k's device pointers to staged host copies; remembers where results go. */
 static void stage_in(comm_mpi *m, struct cddp_comm_handle *h) {
   const cddp_backend *be = m->base.be;
@@ -284,6 +309,18 @@ static void stage_in(comm_mpi *m, struct cddp_comm_handle *h) {
     k->recv = r;
     break;
   }
+  case CDDP_COLL_ALLTOALLV: {
+    size_t in = extent(k->send_bytes, k->send_displs, W);
+    size_t out = extent(k->recv_bytes, k->displs, W);
+    char *s = stage_take(m, in), *r = stage_take(m, out);
+    to_host(m, s, k->send, in);
+    h->dev_out = k->recv;
+    h->dev_recv_bytes = k->recv_bytes;
+    h->dev_displs = k->displs;
+    k->send = s;
+    k->recv = r;
+    break;
+  }
   case CDDP_COLL_BARRIER:
     break;
   }
@@ -293,7 +330,7 @@ static void stage_out(comm_mpi *m, struct cddp_comm_handle *h) {
   const cddp_backend *be = m->base.be;
   cddp_coll *k = &h->coll;
   if (!h->dev_out) return;
-  if (k->kind == CDDP_COLL_ALLGATHERV) {
+  if (k->kind == CDDP_COLL_ALLGATHERV || k->kind == CDDP_COLL_ALLTOALLV) {
     for (int q = 0; q < m->base.world; q++)
       be->memcpy_h2d((char *)h->dev_out + h->dev_displs[q], (char *)k->recv + h->dev_displs[q],
                      h->dev_recv_bytes[q], be->comm);
@@ -411,6 +448,8 @@ static void mpi_destroy(cddp_comm *c) {
   free(m->pool);
   free(m->icounts);
   free(m->idispls);
+  free(m->scounts);
+  free(m->sdispls);
   free(m);
 }
 
@@ -430,6 +469,8 @@ cddp_comm *cddp_comm_mpi_create(const cddp_pg *pg, const cddp_backend *be, doubl
   mpiCheck(MPI_Op_create(sum_bf16, 1, &m->op_bf16));
   m->icounts = cddp_xcalloc(sizeof(int) * (size_t)pg->world, "all-gatherv counts");
   m->idispls = cddp_xcalloc(sizeof(int) * (size_t)pg->world, "all-gatherv displacements");
+  m->scounts = cddp_xcalloc(sizeof(int) * (size_t)pg->world, "all-to-allv counts");
+  m->sdispls = cddp_xcalloc(sizeof(int) * (size_t)pg->world, "all-to-allv displacements");
   m->pool = cddp_xcalloc(sizeof *m->pool * MPI_MAX_HANDLES, "comm handles");
   for (int i = MPI_MAX_HANDLES - 1; i >= 0; i--) {
     m->pool[i].next = m->free_list;

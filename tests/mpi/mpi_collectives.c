@@ -158,6 +158,33 @@ static void test_alltoall(void **st) {
   free(send), free(recv), free(want);
 }
 
+/* Uneven blocks, some empty, at scattered displacements: the block from rank
+ * s to rank d has 13 * ((3s + 5d) % 4) floats (zero for some pairs). */
+static size_t a2av_n(int s, int d) { return 13u * (size_t)((3 * s + 5 * d) % 4); }
+
+static void test_alltoallv(void **st) {
+  size_t sb[64], sd[64], rb[64], rd[64], stot = 0, rtot = 0;
+  for (int r = 0; r < W; r++) {
+    sb[r] = a2av_n(R, r) * 4;
+    rb[r] = a2av_n(r, R) * 4;
+  }
+  for (int r = W - 1; r >= 0; r--) { /* reverse order with gaps: displacements are honoured */
+    sd[r] = stot, stot += sb[r] + 8;
+    rd[r] = rtot, rtot += rb[r] + 12;
+  }
+  char *send = calloc(stot + 1, 1), *recv = calloc(rtot + 1, 1);
+  float *want = malloc(64 * 4);
+  for (int d = 0; d < W; d++) gen((float *)(send + sd[d]), a2av_n(R, d), 300 + d, R);
+  cddp_comm_wait(g_c, cddp_alltoallv(g_c, send, sb, sd, recv, rb, rd));
+  int ok = 1;
+  for (int s = 0; s < W; s++) {
+    gen(want, a2av_n(s, R), 300 + R, s); /* what rank s sent to me */
+    ok &= memcmp(recv + rd[s], want, rb[s]) == 0;
+  }
+  assert_true(tu_all(g_c, ok));
+  free(send), free(recv), free(want);
+}
+
 /* Many collectives in flight at once, waited for in reverse order. */
 static void test_many_in_flight(void **st) {
   enum { K = 64, N = 513 };
@@ -195,6 +222,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_allreduce_f32), cmocka_unit_test(test_allreduce_half),
       cmocka_unit_test(test_broadcast),     cmocka_unit_test(test_allgather),
       cmocka_unit_test(test_allgatherv),    cmocka_unit_test(test_alltoall),
+      cmocka_unit_test(test_alltoallv),
       cmocka_unit_test(test_many_in_flight), cmocka_unit_test(test_timed_wait),
   };
   int fails = cmocka_run_group_tests(tests, NULL, NULL);

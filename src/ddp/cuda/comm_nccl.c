@@ -158,6 +158,18 @@ static cddp_comm_handle *nccl_post(cddp_comm *c, const cddp_coll *k) {
     }
     ncclCheck(ncclGroupEnd());
     break;
+  case CDDP_COLL_ALLTOALLV: /* grouped point-to-point; empty blocks are skipped */
+    ncclCheck(ncclGroupStart());
+    for (int r = 0; r < W; r++) {
+      if (k->send_bytes[r])
+        ncclCheck(ncclSend((const char *)k->send + k->send_displs[r], k->send_bytes[r], ncclUint8,
+                           r, m->nc, m->stream));
+      if (k->recv_bytes[r])
+        ncclCheck(ncclRecv((char *)k->recv + k->displs[r], k->recv_bytes[r], ncclUint8, r, m->nc,
+                           m->stream));
+    }
+    ncclCheck(ncclGroupEnd());
+    break;
   case CDDP_COLL_BARRIER:
     ncclCheck(ncclAllReduce(m->scratch, m->scratch, 1, ncclFloat32, ncclSum, m->nc, m->stream));
     break;
