@@ -88,7 +88,8 @@ static void build_buckets(cddp_reducer *r) {
                                      "reducer order");
   int nd = 0;
   for (int i = 0; i < r->n_params; i++)
-    if (!r->params[i].sparse) order[nd++] = (placed_param){r->params[i].offset, i};
+    if (!r->params[i].sparse && !r->params[i].local)
+      order[nd++] = (placed_param){r->params[i].offset, i};
   qsort(order, (size_t)nd, sizeof *order, by_offset);
   r->b = cddp_xcalloc(sizeof(bucket) * (size_t)(nd ? nd : 1), "reducer buckets");
   size_t prev_end = 0;
@@ -146,11 +147,11 @@ cddp_reducer *cddp_reducer_create(cddp_comm *c, const cddp_backend *be, float *g
   }
 
   int A = r->o.accum_steps, W = r->world, maxcap = 0;
-  for (int i = 0; i < n_params; i++) r->nsp += params[i].sparse != 0;
+  for (int i = 0; i < n_params; i++) r->nsp += params[i].sparse && !params[i].local;
   r->sp = cddp_xcalloc(sizeof(sparse_slot) * (size_t)(r->nsp ? r->nsp : 1), "reducer sparse");
   for (int i = 0, s = 0; i < n_params; i++) {
     const cddp_reducer_param *p = &params[i];
-    if (!p->sparse) continue;
+    if (!p->sparse || p->local) continue;
     if (p->cap <= 0 || p->dim <= 0)
       cddp_die(CDDP_EXIT_RUNTIME, "reducer: sparse parameter %s has cap %d, dim %d", p->name,
                p->cap, p->dim);
@@ -290,6 +291,7 @@ void cddp_reducer_mark_ready(void *reducer, int id) {
   r->ready[id] = 1;
   r->n_ready++;
   r->t_last_ready = cddp_now_s();
+  if (r->params[id].local) return;
   if (r->sparse_of[id] >= 0) {
     sparse_slot *q = &r->sp[r->sparse_of[id]];
     const cddp_reducer_param *p = &r->params[id];

@@ -16,6 +16,7 @@ typedef struct {
   const char *name;
   size_t offset, numel; /* dense: slice of the flat gradient buffer (floats) */
   int sparse;           /* 1: gradient is (ids, rows) below, not a slice */
+  int local;            /* 1: not communicated here (its owner exchanges it); only marked */
   int dim;              /* sparse: row width */
   const int32_t *ids;   /* sparse: [cap] sorted unique, -1 padded (device) */
   const float *rows;    /* sparse: [cap * dim] (device) */

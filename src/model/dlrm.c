@@ -19,6 +19,8 @@ typedef struct {
   cddp_planner pl;
   int D;
   cddp_embbag emb[NT];
+  int sharded[NT];   /* table t lives in sh, not emb[t] (emb[t] keeps id/rows) */
+  cddp_shemb sh;
   cddp_mlp bot, top;
   cddp_interaction it;
   float *dlogits; /* act [B] */
@@ -47,7 +49,9 @@ static void dlrm_plan(cddp_model *m, cddp_planner *p) {
   cddp_interaction_plan(&d->it, p, B, NT + 1, d->D);
   d->dinter = cddp_plan_scratch(p, (size_t)B * d->it.out_cols * sizeof(float));
   d->dbot = cddp_plan_scratch(p, (size_t)B * d->D * sizeof(float));
-  for (int t = 0; t < NT; t++) cddp_embbag_plan(&d->emb[t], &d->c, p, B);
+  for (int t = 0; t < NT; t++)
+    if (!d->sharded[t]) cddp_embbag_plan(&d->emb[t], &d->c, p, B);
+  cddp_shemb_plan(&d->sh, &d->c, p, B);
   cddp_mlp_plan(&d->bot, &d->c, p, B, CDDP_CTR_DENSE);
   cddp_mlp_plan(&d->top, &d->c, p, B, d->it.out_cols);
   cddp_plan_release(p, mark);
@@ -60,10 +64,15 @@ static void dlrm_forward(cddp_model *m, const cddp_batch *b, int train, float gr
   const cddp_lctx *c = &d->c;
   int n = b->n, D = d->D, ldT = (NT + 1) * D;
   d->n = n;
+  /* the sharded tables' vectors travel while the local tables and the
+   * bottom MLP compute */
+  cddp_shemb_fwd_start(&d->sh, c, b->sparse, NT, n);
   for (int t = 0; t < NT; t++)
-    cddp_embbag_fwd(&d->emb[t], c, b->sparse + t, NT, n, d->it.T + (size_t)(1 + t) * D, ldT);
+    if (!d->sharded[t])
+      cddp_embbag_fwd(&d->emb[t], c, b->sparse + t, NT, n, d->it.T + (size_t)(1 + t) * D, ldT);
   cddp_mlp_fwd(&d->bot, c, b->dense, n);
   c->be->copy2d(d->it.T, ldT, cddp_mlp_out(&d->bot), D, n, D);
+  cddp_shemb_fwd_finish(&d->sh, c, d->it.T, ldT);
   cddp_interaction_fwd(&d->it, c, n);
   cddp_mlp_fwd(&d->top, c, d->it.out, n);
   cddp_loss_bce(c, m->logits, b->label, n, grad_scale, loss_scale, m->loss_sum, d->dlogits);
@@ -75,15 +84,19 @@ static void dlrm_backward(cddp_model *m, const cddp_batch *b, const cddp_ready_h
   int n = d->n, D = d->D, ldT = (NT + 1) * D;
   cddp_mlp_bwd(&d->top, c, d->dlogits, d->dinter, d->it.out_cols, h);
   cddp_interaction_bwd(&d->it, c, d->dinter);
+  /* gradients to the owners travel while the bottom MLP's backward runs */
+  cddp_shemb_bwd_start(&d->sh, c, d->it.dT, ldT);
   c->be->copy2d(d->dbot, D, d->it.dT, ldT, n, D);
   cddp_mlp_bwd(&d->bot, c, d->dbot, NULL, 0, h);
   for (int t = NT - 1; t >= 0; t--)
-    cddp_embbag_bwd(&d->emb[t], c, d->it.dT + (size_t)(1 + t) * D, ldT, h);
+    if (!d->sharded[t]) cddp_embbag_bwd(&d->emb[t], c, d->it.dT + (size_t)(1 + t) * D, ldT, h);
+  cddp_shemb_bwd_finish(&d->sh, c, h);
 }
 
 static void dlrm_destroy(cddp_model *m) {
   dlrm_impl *d = m->impl;
   cddp_planner_destroy(&d->pl);
+  cddp_shemb_destroy(&d->sh);
   free(d);
   cddp_model_free_common(m);
 }
@@ -92,7 +105,7 @@ static const cddp_model_ops dlrm_ops = {
     .forward = dlrm_forward, .backward = dlrm_backward, .destroy = dlrm_destroy};
 
 cddp_model *cddp_dlrm_create(const cddp_model_config *cfg, const cddp_data_info *data,
-                             const cddp_backend *be) {
+                             const cddp_backend *be, const cddp_model_comm *comm) {
   const char *vname = cfg->variant && strcmp(cfg->variant, "default") ? cfg->variant : "kaggle";
   const dlrm_variant *v = NULL;
   for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
@@ -105,11 +118,33 @@ cddp_model *cddp_dlrm_create(const cddp_model_config *cfg, const cddp_data_info 
   m->impl = d;
   d->D = v->D;
   /* registration in forward order: tables, bottom MLP, top MLP */
+  char names[NT][64];
+  const char *np[NT];
+  int dims[NT];
   for (int t = 0; t < NT; t++) {
-    char name[64];
-    snprintf(name, sizeof name, "emb_l.%d.weight", t);
-    cddp_embbag_init(&d->emb[t], &m->params, name, data->table_sizes[t], v->D, 1, 0,
-                     cfg->dense_embedding_threshold);
+    snprintf(names[t], sizeof names[t], "emb_l.%d.weight", t);
+    np[t] = names[t];
+    dims[t] = v->D;
+  }
+  cddp_shard_plan plan;
+  cddp_shard_plan_make(&plan, comm ? comm->world : 1, comm ? comm->rank : 0, NT, np,
+                       data->table_sizes, dims, comm ? cfg->embedding_sharding : NULL,
+                       comm ? cfg->embedding_plan : NULL, cfg->dense_embedding_threshold);
+  cddp_shard_plan_report(&plan, cfg->emb_state_floats);
+  cddp_shemb_init(&d->sh, comm, v->D, &m->a2a_wait_ms, &m->a2a_bytes);
+  for (int t = 0; t < NT; t++) {
+    const cddp_shard_table *st = &plan.t[t];
+    if (st->kind == CDDP_SHARD_REPLICATED) {
+      cddp_embbag_init(&d->emb[t], &m->params, names[t], data->table_sizes[t], v->D, 1, 0,
+                       cfg->dense_embedding_threshold);
+      continue;
+    }
+    int64_t first, count;
+    cddp_shard_local(&plan, t, plan.rank, &first, &count);
+    d->sharded[t] = m->sharded = 1;
+    d->emb[t] = (cddp_embbag){.rows = st->rows, .dim = v->D, .bag = 1};
+    d->emb[t].id = cddp_shemb_add(&d->sh, &m->params, names[t], st->rows, first, count,
+                                  st->kind == CDDP_SHARD_ROW, st->owner, t, (1 + t) * v->D);
   }
   cddp_mlp_init(&d->bot, &m->params, "bot_l", v->bot, v->nbot, 1);
   int top[8], F = NT + 1;

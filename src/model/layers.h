@@ -27,6 +27,7 @@
 #include "core/ops.h"
 #include "model/model.h"
 #include "model/params.h"
+#include "model/shard_plan.h"
 
 /* ---- shared context --------------------------------------------------------- */
 typedef struct {
@@ -150,6 +151,55 @@ void cddp_embbag_fwd(cddp_embbag *e, const cddp_lctx *c, const int32_t *ids, int
                      float *out, int ldo);
 void cddp_embbag_bwd(cddp_embbag *e, const cddp_lctx *c, const float *dout, int ldo,
                      const cddp_ready_hook *h);
+
+/* ---- embedding tables sharded across ranks (one id per sample and table) --------
+ * Forward: each rank sends every id to the rank holding its row (bucketed by
+ * owner; counts first, then ids, both all-to-all), owners look their rows up
+ * and send the vectors back; backward sends the output gradients the same
+ * way, and owners coalesce them into their shard's sparse gradient (sp_ids,
+ * sp_rows, sp_n: local row ids, averaged over ranks) for the optimizer.
+ * The id bookkeeping runs on the host: CPU backend only. */
+#define CDDP_SHEMB_MAX 64
+typedef struct {
+  int n, D, world, rank, B;
+  int col[CDDP_SHEMB_MAX];    /* column of the table's ids in the id matrix */
+  int slot[CDDP_SHEMB_MAX];   /* float offset of its vector in an output row */
+  int pid[CDDP_SHEMB_MAX];    /* parameter id */
+  int64_t rows[CDDP_SHEMB_MAX], first[CDDP_SHEMB_MAX], count[CDDP_SHEMB_MAX];
+  int row_wise[CDDP_SHEMB_MAX], owner[CDDP_SHEMB_MAX];
+  const cddp_model_comm *mc;
+  double *wait_ms, *bytes;    /* the model's counters */
+  /* planned (activations) */
+  int32_t *cnt_send, *cnt_recv; /* [W][n] ids per (rank, table) */
+  int32_t *at;                  /* [W][n] next send position per (rank, table) */
+  int32_t *send_ids, *perm;     /* [B*n] local ids in send order; sample*n + table */
+  int32_t *recv_ids;            /* [rcap] ids owners received */
+  float *vec_out, *vec_in;      /* [rcap*D] owners' lookups; [B*n*D] vectors back */
+  float *g_send, *g_recv;       /* [B*n*D]; [rcap*D] output gradients */
+  int32_t *gids;                /* scratch [W*B]: one table's ids before coalescing */
+  float *grows;                 /* scratch [W*B*D] */
+  void *ws;                     /* scratch: sparse_coalesce */
+  size_t rcap;
+  /* host, fixed at init: byte counts/displacements per rank */
+  size_t *cb, *cd, *sb, *sd, *rb, *rd, *vsb, *vsd, *vrb, *vrd;
+  void *h_vec, *h_grad;         /* in-flight collectives */
+  int nsent;                    /* ids this rank sent in the last forward */
+} cddp_shemb;
+
+void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, double *wait_ms,
+                     double *bytes);
+/* Registers table `name` (global rows, this rank's [first, first+count)) as a
+ * CDDP_PARAM_SHARDED parameter; returns its id. */
+int cddp_shemb_add(cddp_shemb *s, cddp_params *ps, const char *name, int64_t rows, int64_t first,
+                   int64_t count, int row_wise, int owner, int col, int slot);
+void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B);
+/* ids [n, ld] (column col[t] for table t); starts the exchange. */
+void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *ids, int ld, int n);
+/* Writes table t's vector of sample i at out + i*ldo + slot[t]. */
+void cddp_shemb_fwd_finish(cddp_shemb *s, const cddp_lctx *c, float *out, int ldo);
+void cddp_shemb_bwd_start(cddp_shemb *s, const cddp_lctx *c, const float *dout, int ldo);
+void cddp_shemb_bwd_finish(cddp_shemb *s, const cddp_lctx *c, const cddp_ready_hook *h);
+void cddp_shemb_destroy(cddp_shemb *s);
 
 /* ---- DLRM dot interaction over T [n, F, D] --------------------------------------- */
 typedef struct {

@@ -48,7 +48,7 @@ void cddp_model_free_common(cddp_model *m) {
 cddp_model *cddp_model_create(const cddp_model_config *cfg, const cddp_data_info *data,
                               const cddp_backend *be, const cddp_model_comm *comm) {
   if (!cfg->arch) cddp_die(CDDP_EXIT_USAGE, "--model: not given (dlrm, two_tower or vit)");
-  if (!strcmp(cfg->arch, "dlrm")) return cddp_dlrm_create(cfg, data, be);
+  if (!strcmp(cfg->arch, "dlrm")) return cddp_dlrm_create(cfg, data, be, comm);
   if (!strcmp(cfg->arch, "two_tower")) return cddp_two_tower_create(cfg, data, be, comm);
   if (!strcmp(cfg->arch, "vit")) return cddp_vit_create(cfg, data, be);
   cddp_die(CDDP_EXIT_USAGE, "--model %s: unknown (dlrm, two_tower or vit)", cfg->arch);

@@ -30,6 +30,13 @@ typedef struct {
   void (*allgather)(void *ctx, const void *send, void *recv, size_t bytes);
   /* buf = sum over ranks of buf (fp32) */
   void (*allreduce_sum)(void *ctx, float *buf, size_t n);
+  /* Sharded embeddings: posts an all-to-all(v) (byte counts and displacements
+   * per rank, as cddp_alltoallv; the arrays stay valid until the wait) and
+   * returns at once with a handle for wait(). */
+  void *(*alltoallv)(void *ctx, const void *send, const size_t *send_bytes,
+                     const size_t *send_displs, void *recv, const size_t *recv_bytes,
+                     const size_t *recv_displs);
+  void (*wait)(void *ctx, void *handle);
 } cddp_model_comm;
 
 typedef struct {
@@ -44,6 +51,11 @@ typedef struct {
   float temperature;      /* two_tower */
   int gather_negatives;   /* two_tower: in-batch negatives from all ranks */
   int emb_dim;            /* two_tower embedding width (0 = default) */
+  /* Embedding tables across ranks (model/shard_plan.h): mode replicated|table|
+   * row|auto (NULL: replicated), per-table overrides, and the optimizer floats
+   * per embedding weight (for the plan's memory report). Needs the comm. */
+  const char *embedding_sharding, *embedding_plan;
+  int emb_state_floats;
 } cddp_model_config;
 
 typedef struct cddp_model cddp_model;
@@ -90,6 +102,10 @@ struct cddp_model {
   int out_cols;
   int emb_dim;       /* two_tower: output embedding width */
   size_t activation_bytes, workspace_bytes; /* planned memory, for the start-up report */
+  /* Sharded embeddings, accumulated since the trainer last reset them: time
+   * the model waited on its all-to-alls and bytes this rank sent in them. */
+  double a2a_wait_ms, a2a_bytes;
+  int sharded;       /* some table is split across ranks (forward is collective) */
   void *impl;
 };
 

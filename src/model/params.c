@@ -19,6 +19,7 @@ int cddp_params_add(cddp_params *ps, const char *name, int ndim, const int64_t *
     ps->p = realloc(ps->p, ps->cap * sizeof *ps->p);
     if (!ps->p) cddp_die(CDDP_EXIT_RUNTIME, "out of memory registering parameters");
   }
+  if (flags & CDDP_PARAM_SHARDED) flags |= CDDP_PARAM_SPARSE;
   if (flags & CDDP_PARAM_SPARSE) flags |= CDDP_PARAM_EMBEDDING;
   cddp_param *p = &ps->p[ps->n];
   *p = (cddp_param){.ndim = ndim, .flags = flags};
@@ -40,7 +41,13 @@ void cddp_params_finalize(cddp_params *ps) {
     }
   ps->n_dense = off;
   for (int i = 0; i < ps->n; i++) /* sparse tables after the dense block */
-    if (ps->p[i].flags & CDDP_PARAM_SPARSE) {
+    if ((ps->p[i].flags & (CDDP_PARAM_SPARSE | CDDP_PARAM_SHARDED)) == CDDP_PARAM_SPARSE) {
+      ps->p[i].offset = off;
+      off += ps->p[i].numel;
+    }
+  ps->n_replicated = off;
+  for (int i = 0; i < ps->n; i++) /* this rank's shards last: their sizes differ per rank */
+    if (ps->p[i].flags & CDDP_PARAM_SHARDED) {
       ps->p[i].offset = off;
       off += ps->p[i].numel;
     }
@@ -49,7 +56,7 @@ void cddp_params_finalize(cddp_params *ps) {
 
 void cddp_params_alloc(cddp_params *ps, const cddp_backend *be, cddp_dtype half_t) {
   ps->be = be;
-  ps->master = be->malloc(ps->n_master * sizeof(float));
+  ps->master = be->malloc((ps->n_master ? ps->n_master : 1) * sizeof(float));
   ps->grad = be->malloc((ps->n_dense ? ps->n_dense : 1) * sizeof(float));
   be->memset0(ps->grad, ps->n_dense * sizeof(float), be->compute);
   ps->half_t = half_t;

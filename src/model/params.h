@@ -22,6 +22,10 @@ enum {
   CDDP_PARAM_NO_WD = 1 << 0,     /* biases, norms, pos_embed, cls_token (timm convention) */
   CDDP_PARAM_EMBEDDING = 1 << 1, /* embedding table: embedding learning rate */
   CDDP_PARAM_SPARSE = 1 << 2,    /* gradient is sparse rows (implies EMBEDDING) */
+  /* an embedding table split across ranks (implies SPARSE): this rank holds
+   * rows [row_offset, row_offset + shape[0]) of a [global_rows, shape[1]]
+   * table; its gradient comes from the owners' all-to-all, not the reducer */
+  CDDP_PARAM_SHARDED = 1 << 3,
 };
 
 typedef struct {
@@ -37,13 +41,17 @@ typedef struct {
   int32_t *sp_ids;
   float *sp_rows;
   int sp_cap;
+  int sp_n;             /* sharded: valid entries of sp_ids after the last backward */
+  int64_t global_rows;  /* sharded: rows of the whole table */
+  int64_t row_offset;   /* sharded: first global row held here */
 } cddp_param;
 
 typedef struct {
   cddp_param *p;
   int n, cap;
   size_t n_dense;    /* floats in the dense block (== gradient buffer length) */
-  size_t n_master;   /* floats in master (dense block + sparse tables) */
+  size_t n_master;   /* floats in master (dense block + sparse tables + shards) */
+  size_t n_replicated; /* floats of master that every rank holds (all but the shards, which come last) */
   const cddp_backend *be;
   float *master;     /* device, n_master */
   float *grad;       /* device, n_dense */
@@ -71,6 +79,10 @@ static inline float *cddp_param_grad(const cddp_params *ps, int id) {
 static inline void *cddp_param_half(const cddp_params *ps, int id) {
   if (!ps->half || (ps->p[id].flags & CDDP_PARAM_SPARSE)) return NULL;
   return (char *)ps->half + ps->p[id].offset * cddp_dtype_size(ps->half_t);
+}
+/* Shape as the checkpoint and the other ranks see it (a shard: the whole table). */
+static inline int64_t cddp_param_global_dim0(const cddp_param *p) {
+  return (p->flags & CDDP_PARAM_SHARDED) ? p->global_rows : p->shape[0];
 }
 /* Finds a parameter by name; -1 if absent. */
 int cddp_params_find(const cddp_params *ps, const char *name);

@@ -27,9 +27,17 @@ double cddp_rng_normal(cddp_rng *r) {
 
 void cddp_param_init(cddp_params *ps, uint64_t seed, int id, cddp_init_kind kind, double a) {
   const cddp_param *p = &ps->p[id];
+  if (!p->numel) return; /* a shard of no rows */
   float *h = cddp_xmalloc(p->numel * sizeof(float), "parameter initialisation");
   cddp_rng r;
   cddp_rng_seed(&r, seed, id);
+  if (p->flags & CDDP_PARAM_SHARDED) {
+    /* a shard draws what its rows draw in the whole table: skip the rows
+     * before it (uniform: one draw per element; splitmix64 skips by addition) */
+    if (kind != CDDP_INIT_UNIFORM && kind != CDDP_INIT_ZERO && kind != CDDP_INIT_ONE)
+      cddp_die(CDDP_EXIT_RUNTIME, "%s: sharded tables are initialised uniformly", p->name);
+    r.s += (uint64_t)p->row_offset * (uint64_t)p->shape[1] * 0x9E3779B97F4A7C15ull;
+  }
   for (size_t i = 0; i < p->numel; i++) {
     double v = 0;
     switch (kind) {

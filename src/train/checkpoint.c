@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/h5util.h"
+#include "train/checkpoint_shard.h"
 
 #define CKPT_FORMAT "cddp.checkpoint.v1"
 
@@ -43,8 +44,7 @@ static void write_dataset(const char *path, hid_t loc, const char *name, const c
   if (cddp_ckpt_test_hook) cddp_ckpt_test_hook(*count);
 }
 
-/* mkdir -p */
-static void mkdir_p(const char *dir) {
+void cddp_ckpt_mkdir(const char *dir) {
   char p[4096];
   snprintf(p, sizeof p, "%s", dir);
   for (char *c = p + 1;; c++) {
@@ -70,7 +70,7 @@ static void fsync_path(const char *path, int dir) {
 void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_params *ps,
                      const cddp_optimizer *opt, char *out_path, size_t cap) {
   cddp_h5_quiet();
-  mkdir_p(dir);
+  cddp_ckpt_mkdir(dir);
   char tmp[4096], fin[4096];
   snprintf(tmp, sizeof tmp, "%s/.ckpt-%010lld.h5.tmp", dir, (long long)meta->step);
   snprintf(fin, sizeof fin, "%s/ckpt-%010lld.h5", dir, (long long)meta->step);
@@ -79,8 +79,15 @@ void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_par
   hid_t f = h5Check(H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), CDDP_EXIT_RUNTIME, tmp);
   hid_t gm = h5Check(H5Gcreate2(f, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), CDDP_EXIT_RUNTIME, tmp);
   int count = 0;
-  for (int i = 0; i < ps->n; i++)
+  char src[256];
+  for (int i = 0; i < ps->n; i++) {
+    if (ps->p[i].flags & CDDP_PARAM_SHARDED) {
+      snprintf(src, sizeof src, "/model/%s", ps->p[i].name);
+      cddp_ckpt_shard_vds(tmp, gm, ps->p[i].name, meta->step, meta->shards, i, &ps->p[i], src);
+      continue;
+    }
     write_dataset(tmp, gm, ps->p[i].name, &ps->p[i], cddp_param_data(ps, i), host, be, &count);
+  }
   H5Gclose(gm);
   if (opt) {
     hid_t go = h5Check(H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
@@ -92,7 +99,14 @@ void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_par
       if (!ns) continue;
       hid_t g = h5Check(H5Gcreate2(go, ps->p[i].name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                         CDDP_EXIT_RUNTIME, tmp);
-      for (int s = 0; s < ns; s++) write_dataset(tmp, g, names[s], &ps->p[i], ptrs[s], host, be, &count);
+      for (int s = 0; s < ns; s++) {
+        if (ps->p[i].flags & CDDP_PARAM_SHARDED) {
+          snprintf(src, sizeof src, "/optimizer/%s/%s", ps->p[i].name, names[s]);
+          cddp_ckpt_shard_vds(tmp, g, names[s], meta->step, meta->shards, i, &ps->p[i], src);
+          continue;
+        }
+        write_dataset(tmp, g, names[s], &ps->p[i], ptrs[s], host, be, &count);
+      }
       H5Gclose(g);
     }
     H5Gclose(go);
@@ -192,6 +206,7 @@ void cddp_ckpt_prune(const char *dir, int keep) {
     snprintf(p, sizeof p, "%s/ckpt-%010lld.h5", dir, steps[i]);
     if (unlink(p) != 0 && errno != ENOENT)
       cddp_log_warn("checkpoint: cannot remove %s: %s", p, strerror(errno));
+    cddp_ckpt_shard_remove(dir, steps[i]);
   }
   free(steps);
 }
@@ -259,23 +274,30 @@ static void read_dataset(const char *path, hid_t f, const char *dname, const cdd
                          float *dev, float *host, const cddp_backend *be) {
   hid_t ds = H5Dopen2(f, dname, H5P_DEFAULT);
   if (ds < 0) cddp_die(CDDP_EXIT_USAGE, "%s: checkpoint has no dataset %s", path, dname);
+  cddp_ckpt_shard_check_sources(path, ds, dname);
   hid_t sp = h5Check(H5Dget_space(ds), CDDP_EXIT_DATA, path);
   hsize_t dims[8];
   int nd = H5Sget_simple_extent_ndims(sp);
   int same = nd == p->ndim;
   if (nd > 0 && nd <= 8) H5Sget_simple_extent_dims(sp, dims, NULL);
-  for (int d = 0; same && d < nd; d++) same = dims[d] == (hsize_t)p->shape[d];
+  for (int d = 0; same && d < nd; d++)
+    same = dims[d] == (hsize_t)(d ? p->shape[d] : cddp_param_global_dim0(p));
   if (!same) {
     char want[96] = "", got[96] = "";
     for (int d = 0; d < p->ndim; d++)
       snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "x" : "",
-               (long long)p->shape[d]);
+               (long long)(d ? p->shape[d] : cddp_param_global_dim0(p)));
     for (int d = 0; d < nd && d < 8; d++)
       snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? "x" : "",
                (unsigned long long)dims[d]);
     cddp_die(CDDP_EXIT_USAGE, "%s: %s has shape %s, the model expects %s", path, dname, got, want);
   }
-  h5Check(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host), CDDP_EXIT_DATA, path);
+  if (p->flags & CDDP_PARAM_SHARDED) { /* this rank's rows of the whole table */
+    if (p->numel) cddp_ckpt_shard_read_rows(path, ds, sp, p, host);
+  } else {
+    h5Check(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host), CDDP_EXIT_DATA,
+            path);
+  }
   H5Sclose(sp);
   H5Dclose(ds);
   be->memcpy_h2d(dev, host, p->numel * sizeof(float), be->compute);

@@ -36,6 +36,9 @@ typedef struct {
   const void *extra_state;
   size_t extra_bytes;
   int64_t extra_rows;
+  /* Write only: where every rank's rows of the sharded tables are (their
+   * shard files must already exist, checkpoint_shard.h); NULL: none. */
+  const struct cddp_ckpt_shards *shards;
 } cddp_ckpt_meta;
 
 /* Writes a checkpoint of step meta->step into dir; the final path is put in
@@ -43,6 +46,8 @@ typedef struct {
  * failure, leaving any earlier checkpoint intact. */
 void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_params *ps,
                      const cddp_optimizer *opt, char *out_path, size_t cap);
+/* mkdir -p (exit 1 naming dir on failure). */
+void cddp_ckpt_mkdir(const char *dir);
 /* Removes all but the newest keep checkpoints (and stale temp files) of dir. */
 void cddp_ckpt_prune(const char *dir, int keep);
 /* Newest complete checkpoint of dir into path; returns 0 if there is none. */

@@ -25,6 +25,8 @@ typedef struct {
   double bucket_mb, first_bucket_mb;
   int no_overlap;
   char grad_compress[CDDP_OPT_STR];
+  char embedding_sharding[CDDP_OPT_STR];
+  char embedding_plan[1024];
   /* loop */
   int64_t batch, epochs, max_steps, grad_accum, seed;
   char shuffle[CDDP_OPT_STR];

@@ -15,6 +15,7 @@ typedef struct {
   double loss, lr, samples_per_s, loss_scale;
   double backward_ms, comm_ms, exposed_comm_ms; /* means per step over the interval */
   double bytes;            /* payload bytes per step sent by this rank */
+  double a2a_exposed_ms;   /* sharded embeddings: time waited on their all-to-alls per step */
   int skipped;             /* the AMP scaler skipped the last step */
 } cddp_progress_rec;
 

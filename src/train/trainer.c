@@ -17,6 +17,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "train/amp.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_shard.h"
 #include "train/devbatch.h"
 #include "train/evaluate.h"
 #include "train/optimizer.h"
@@ -37,6 +38,9 @@ void cddp_model_config_from_options(const cddp_options *o, cddp_model_config *cf
       .temperature = (float)o->temperature,
       .gather_negatives = o->gather_negatives,
       .emb_dim = (int)o->emb_dim,
+      .embedding_sharding = o->embedding_sharding,
+      .embedding_plan = o->embedding_plan,
+      .emb_state_floats = strcmp(o->optimizer, "sgd") ? 1 : 0, /* row-sparse Adagrad's sum */
   };
 }
 
@@ -77,6 +81,13 @@ static void mc_allreduce_sum(void *ctx, float *buf, size_t n) {
   cddp_comm_wait(c, cddp_allreduce(c, buf, n, CDDP_F32, CDDP_RED_SUM));
 }
 
+static void *mc_alltoallv(void *ctx, const void *send, const size_t *sb, const size_t *sd,
+                          void *recv, const size_t *rb, const size_t *rd) {
+  return cddp_alltoallv(ctx, send, sb, sd, recv, rb, rd);
+}
+
+static void mc_wait(void *ctx, void *h) { cddp_comm_wait(ctx, h); }
+
 /* What every rank must agree on before training: every option the option
  * table does not mark per rank (one "name = value" line each, so that a
  * mismatch names the option), the data shapes and the parameters. */
@@ -98,8 +109,9 @@ static char *describe(const cddp_options *o, const cddp_model *m, const cddp_dat
   for (int i = 0; i < ps->n; i++) {
     const cddp_param *p = &ps->p[i];
     len += snprintf(s + len, cap - len, "\n%s[", p->name);
-    for (int d = 0; d < p->ndim; d++)
-      len += snprintf(s + len, cap - len, "%s%lld", d ? "," : "", (long long)p->shape[d]);
+    for (int d = 0; d < p->ndim; d++) /* a shard: the whole table's shape */
+      len += snprintf(s + len, cap - len, "%s%lld", d ? "," : "",
+                      (long long)(d ? p->shape[d] : cddp_param_global_dim0(p)));
     len += snprintf(s + len, cap - len, "] fp32 flags=%d", p->flags);
   }
   return s;
@@ -168,16 +180,47 @@ static unsigned char *gather_extra_state(trainer *t, size_t *bytes) {
   return all;
 }
 
+/* Sharded tables: every rank writes its rows to its own shard file; once all
+ * are durable, the layout (every rank's row ranges) goes to rank 0, whose
+ * checkpoint maps them as whole-table virtual datasets. Collective. */
+static void write_shards(trainer *t, int64_t step, cddp_ckpt_shards *sh) {
+  const cddp_params *ps = &t->m->params;
+  int W = t->pg.world, n = ps->n;
+  cddp_ckpt_mkdir(t->o->checkpoint_dir);
+  cddp_ckpt_shard_write(t->o->checkpoint_dir, step, t->pg.rank, ps, &t->opt);
+  int64_t *mine = cddp_xcalloc(sizeof(int64_t) * 2 * (size_t)n, "shard layout");
+  int64_t *all = cddp_xcalloc(sizeof(int64_t) * 2 * (size_t)n * W, "shard layout");
+  for (int i = 0; i < n; i++)
+    if (ps->p[i].flags & CDDP_PARAM_SHARDED)
+      mine[2 * i] = ps->p[i].row_offset, mine[2 * i + 1] = ps->p[i].shape[0];
+  cddp_comm_wait(t->comm, cddp_allgather(t->comm, mine, all, sizeof(int64_t) * 2 * (size_t)n));
+  *sh = (cddp_ckpt_shards){.world = W, .n_params = n,
+                           .first = cddp_xcalloc(sizeof(int64_t) * (size_t)n * W, "shard layout"),
+                           .count = cddp_xcalloc(sizeof(int64_t) * (size_t)n * W, "shard layout")};
+  for (int r = 0; r < W; r++)
+    for (int i = 0; i < n; i++) {
+      sh->first[(size_t)i * W + r] = all[((size_t)r * n + i) * 2];
+      sh->count[(size_t)i * W + r] = all[((size_t)r * n + i) * 2 + 1];
+    }
+  free(mine);
+  free(all);
+}
+
 static void save_checkpoint(trainer *t, int64_t step, int64_t epoch, int64_t pos) {
   const cddp_options *o = t->o;
   const cddp_backend *be = t->be;
   size_t extra_bytes;
   unsigned char *extra = gather_extra_state(t, &extra_bytes);
-  if (t->pg.rank != 0) return;
+  cddp_ckpt_shards shards = {0};
+  if (t->m->sharded) write_shards(t, step, &shards); /* all shard files are renamed by now */
+  if (t->pg.rank != 0) {
+    free(shards.first), free(shards.count);
+    return;
+  }
   cddp_ckpt_meta meta = {.step = step, .epoch = epoch, .position = pos, .seed = o->seed,
                          .world_size = t->pg.world, .config = t->config_ini,
                          .extra_state = extra, .extra_bytes = extra_bytes,
-                         .extra_rows = t->pg.world};
+                         .extra_rows = t->pg.world, .shards = t->m->sharded ? &shards : NULL};
   float scale;
   int tracker, ost;
   cddp_amp_get(&t->amp, &scale, &tracker, NULL);
@@ -192,6 +235,7 @@ static void save_checkpoint(trainer *t, int64_t step, int64_t epoch, int64_t pos
   double t0 = cddp_train_now();
   cddp_ckpt_write(o->checkpoint_dir, &meta, &t->m->params, &t->opt, path, sizeof path);
   free(extra);
+  free(shards.first), free(shards.count);
   cddp_ckpt_prune(o->checkpoint_dir, (int)o->keep_last);
   if (!o->quiet) {
     if (t->prog.bar_open) printf("\n"), t->prog.bar_open = 0;
@@ -247,7 +291,8 @@ static void setup(trainer *t) {
 
   t->comm = cddp_comm_create(&t->pg, be, o->comm, o->timeout);
   t->mcomm = (cddp_model_comm){.rank = t->pg.rank, .world = t->pg.world, .ctx = t->comm,
-                               .allgather = mc_allgather, .allreduce_sum = mc_allreduce_sum};
+                               .allgather = mc_allgather, .allreduce_sum = mc_allreduce_sum,
+                               .alltoallv = mc_alltoallv, .wait = mc_wait};
   cddp_model_config cfg;
   cddp_model_config_from_options(o, &cfg);
   t->m = cddp_model_create(&cfg, &t->info, be, &t->mcomm);
@@ -262,14 +307,24 @@ static void setup(trainer *t) {
   char *desc = describe(o, t->m, &t->info);
   cddp_ddp_check_same(t->comm, desc);
   free(desc);
-  cddp_ddp_broadcast_params(t->comm, ps->master, ps->n_master);
+  if (t->m->sharded && o->grad_accum > 1)
+    cddp_die(CDDP_EXIT_USAGE, "--grad-accum %lld with sharded embedding tables: not supported "
+             "(use --grad-accum 1 or --embedding-sharding replicated)", (long long)o->grad_accum);
+  if (t->m->sharded && o->clip_grad_norm > 0)
+    cddp_die(CDDP_EXIT_USAGE, "--clip-grad-norm with sharded embedding tables: not supported "
+             "(use --embedding-sharding replicated)");
+  /* shards are initialised by their owners (the same values a whole table gets) */
+  cddp_ddp_broadcast_params(t->comm, ps->master, ps->n_replicated);
   if (ps->half && ps->n_dense) be->cast(ps->half, ps->half_t, ps->master, CDDP_F32, ps->n_dense);
 
   cddp_reducer_param *rp = cddp_xcalloc(sizeof *rp * (ps->n ? ps->n : 1), "reducer params");
   for (int i = 0; i < ps->n; i++) {
     const cddp_param *p = &ps->p[i];
     rp[i] = (cddp_reducer_param){.name = p->name, .offset = p->offset, .numel = p->numel};
-    if (p->flags & CDDP_PARAM_SPARSE) {
+    if (p->flags & CDDP_PARAM_SHARDED) {
+      rp[i].local = 1; /* exchanged by the model's all-to-all */
+      rp[i].offset = rp[i].numel = 0;
+    } else if (p->flags & CDDP_PARAM_SPARSE) {
       rp[i].sparse = 1;
       rp[i].dim = (int)p->shape[1];
       rp[i].ids = p->sp_ids;
@@ -367,8 +422,21 @@ static int64_t resume(trainer *t, int64_t *epoch, int64_t *pos) {
 
 typedef struct {
   int64_t steps, samples, last_check;
-  double t0, backward_ms, comm_ms, exposed_ms, bytes;
+  double t0, backward_ms, comm_ms, exposed_ms, bytes, a2a_ms;
 } interval;
+
+/* Shards see only their own rows' gradients: every rank must still take the
+ * same skip decision, so the inf/NaN flag is summed over the ranks. */
+static void agree_found_inf(trainer *t) {
+  const cddp_backend *be = t->be;
+  int f;
+  be->memcpy_d2h(&f, t->amp.found_inf, sizeof f, be->compute);
+  be->stream_sync(be->compute);
+  float x = (float)f;
+  cddp_comm_wait(t->comm, cddp_allreduce(t->comm, &x, 1, CDDP_F32, CDDP_RED_SUM));
+  f = x > 0;
+  be->memcpy_h2d(t->amp.found_inf, &f, sizeof f, be->compute);
+}
 
 static void log_step(trainer *t, interval *iv, int64_t step, int64_t epoch, double lr_factor) {
   const cddp_backend *be = t->be;
@@ -397,7 +465,8 @@ static void log_step(trainer *t, interval *iv, int64_t step, int64_t epoch, doub
                          .samples_per_s = dt > 0 ? (double)iv->samples * t->pg.world / dt : 0,
                          .loss_scale = scale, .backward_ms = iv->backward_ms / n,
                          .comm_ms = iv->comm_ms / n, .exposed_comm_ms = iv->exposed_ms / n,
-                         .bytes = iv->bytes / n, .skipped = found_inf};
+                         .bytes = iv->bytes / n, .a2a_exposed_ms = iv->a2a_ms / n,
+                         .skipped = found_inf};
   cddp_progress_log(&t->prog, &r);
   cddp_progress_account(&t->prog, (double)iv->samples * t->pg.world, dt, iv->exposed_ms);
   be->memset0(t->loss_acc, sizeof(float), be->compute);
@@ -422,6 +491,7 @@ static int64_t train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) 
     for (int64_t s = pos / t->A; s < t->spe && step < t->total; s++) {
       be->memset0(ps->grad, ps->n_dense * sizeof(float), be->compute);
       be->memset0(m->loss_sum, sizeof(float), be->compute);
+      m->a2a_wait_ms = m->a2a_bytes = 0;
       cddp_amp_begin_step(&t->amp);
       for (int64_t a = 0; a < t->A; a++) {
         cddp_devbatch_before_next(&t->db);
@@ -437,12 +507,15 @@ static int64_t train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) 
       }
       cddp_reducer_finish(t->red);
       for (int i = 0; i < ps->n; i++)
-        if (ps->p[i].flags & CDDP_PARAM_SPARSE) {
+        if (ps->p[i].flags & CDDP_PARAM_SHARDED) { /* this rank's rows, averaged by the model */
+          t->sparse[i] = (cddp_sparse_grad){ps->p[i].sp_ids, ps->p[i].sp_rows, ps->p[i].sp_n};
+        } else if (ps->p[i].flags & CDDP_PARAM_SPARSE) {
           const float *rows;
           cddp_reducer_sparse_result(t->red, i, &t->sparse[i].ids, &rows, &t->sparse[i].n);
           t->sparse[i].rows = (float *)rows; /* reducer-owned scratch, updated in place */
         }
       cddp_amp_unscale_check(&t->amp, ps, t->sparse);
+      if (m->sharded && t->amp.enabled) agree_found_inf(t);
       if (o->clip_grad_norm > 0) cddp_optimizer_clip(&t->opt, t->sparse, o->clip_grad_norm);
       lr_factor = cddp_schedule_factor(&t->sched, step);
       cddp_optimizer_step(&t->opt, t->sparse, lr_factor, cddp_amp_skip(&t->amp));
@@ -455,7 +528,8 @@ static int64_t train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) 
       iv.backward_ms += st->backward_ms;
       iv.comm_ms += st->comm_ms;
       iv.exposed_ms += st->exposed_ms;
-      iv.bytes += (double)st->bytes_sent;
+      iv.bytes += (double)st->bytes_sent + m->a2a_bytes;
+      iv.a2a_ms += m->a2a_wait_ms;
       int end_epoch = s + 1 == t->spe;
       if (step % o->log_every == 0 || step == t->total || end_epoch)
         log_step(t, &iv, step, epoch, lr_factor);

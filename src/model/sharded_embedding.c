@@ -1,0 +1,202 @@
+/* Embedding tables split across ranks: ids travel to their owners and
+ * vectors back with all-to-all(v); gradients the reverse way (layers.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "model/layers.h"
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+}
+
+static void wait(cddp_shemb *s, void *h) {
+  double t0 = now_ms();
+  s->mc->wait(s->mc->ctx, h);
+  *s->wait_ms += now_ms() - t0;
+}
+
+static void *post(cddp_shemb *s, const void *send, const size_t *sb, const size_t *sd, void *recv,
+                  const size_t *rb, const size_t *rd) {
+  for (int r = 0; r < s->world; r++) *s->bytes += r == s->rank ? 0 : (double)sb[r];
+  return s->mc->alltoallv(s->mc->ctx, send, sb, sd, recv, rb, rd);
+}
+
+void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, double *wait_ms,
+                     double *bytes) {
+  *s = (cddp_shemb){.D = D, .mc = mc, .wait_ms = wait_ms, .bytes = bytes, .world = 1};
+  if (mc) s->world = mc->world, s->rank = mc->rank;
+}
+
+int cddp_shemb_add(cddp_shemb *s, cddp_params *ps, const char *name, int64_t rows, int64_t first,
+                   int64_t count, int row_wise, int owner, int col, int slot) {
+  if (s->n == CDDP_SHEMB_MAX) cddp_die(CDDP_EXIT_USAGE, "more than %d sharded tables", CDDP_SHEMB_MAX);
+  if (!s->mc || !s->mc->alltoallv)
+    cddp_die(CDDP_EXIT_USAGE, "%s: a sharded table needs the trainer's communication", name);
+  int t = s->n++;
+  int64_t shape[2] = {count, s->D};
+  int id = cddp_params_add(ps, name, 2, shape, CDDP_PARAM_SHARDED);
+  ps->p[id].global_rows = rows;
+  ps->p[id].row_offset = first;
+  s->pid[t] = id, s->rows[t] = rows, s->first[t] = first, s->count[t] = count;
+  s->row_wise[t] = row_wise, s->owner[t] = owner, s->col[t] = col, s->slot[t] = slot;
+  return id;
+}
+
+void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) {
+  int W = s->world, n = s->n, D = s->D;
+  if (!n) return;
+  if (c->be->is_device)
+    cddp_die(CDDP_EXIT_USAGE, "sharded embedding tables run on --device cpu only in this version "
+             "(use --embedding-sharding replicated on %s)", c->be->name);
+  s->B = B;
+  int held = 0;
+  for (int t = 0; t < n; t++) held += s->count[t] > 0;
+  s->rcap = (size_t)W * B * held;
+  size_t bn = (size_t)B * n, i4 = sizeof(int32_t), f4 = sizeof(float);
+  s->cnt_send = cddp_plan_act(p, (size_t)W * n * i4);
+  s->cnt_recv = cddp_plan_act(p, (size_t)W * n * i4);
+  s->at = cddp_plan_act(p, (size_t)W * n * i4);
+  s->send_ids = cddp_plan_act(p, bn * i4);
+  s->perm = cddp_plan_act(p, bn * i4);
+  s->recv_ids = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * i4);
+  s->vec_out = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * D * f4);
+  s->vec_in = cddp_plan_act(p, bn * D * f4);
+  s->g_send = cddp_plan_act(p, bn * D * f4);
+  s->g_recv = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * D * f4);
+  size_t wb = (size_t)W * B;
+  for (int t = 0; t < n; t++) { /* the shard's gradient: the reducer does not touch it */
+    cddp_param *pp = &c->ps->p[s->pid[t]];
+    pp->sp_ids = cddp_plan_act(p, wb * i4);
+    pp->sp_rows = cddp_plan_act(p, wb * D * f4);
+    pp->sp_cap = (int)wb;
+  }
+  size_t mark = cddp_plan_mark(p);
+  s->gids = cddp_plan_scratch(p, wb * i4);
+  s->grows = cddp_plan_scratch(p, wb * D * f4);
+  s->ws = cddp_plan_scratch(p, c->be->sparse_coalesce_ws_bytes((int)wb, D));
+  cddp_plan_release(p, mark);
+  if (!s->cb) {
+    size_t **a[] = {&s->cb, &s->cd, &s->sb, &s->sd, &s->rb, &s->rd, &s->vsb, &s->vsd, &s->vrb, &s->vrd};
+    for (size_t k = 0; k < sizeof a / sizeof *a; k++)
+      *a[k] = cddp_xcalloc(sizeof(size_t) * (size_t)W, "sharded embedding counts");
+    for (int r = 0; r < W; r++) s->cb[r] = (size_t)n * i4, s->cd[r] = (size_t)r * n * i4;
+  }
+}
+
+static int owner_of(const cddp_shemb *s, int t, int32_t id, int32_t *local) {
+  if (!s->row_wise[t]) {
+    *local = id;
+    return s->owner[t];
+  }
+  int q = cddp_shard_row_owner(s->rows[t], s->world, id);
+  *local = (int32_t)(id - cddp_shard_row_lo(s->rows[t], s->world, q));
+  return q;
+}
+
+void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *ids, int ld, int n) {
+  int W = s->world, T = s->n, D = s->D;
+  if (!T) return;
+  if (n > s->B) cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: batch %d > planned %d", n, s->B);
+  /* bucket ids by owner: send order is (rank, table, sample) */
+  memset(s->cnt_send, 0, sizeof(int32_t) * (size_t)W * T);
+  for (int t = 0; t < T; t++)
+    for (int i = 0; i < n; i++) {
+      int32_t local;
+      s->cnt_send[owner_of(s, t, ids[(size_t)i * ld + s->col[t]], &local) * T + t]++;
+    }
+  int32_t *at = s->at;
+  int pos = 0;
+  for (int k = 0; k < W * T; k++) at[k] = pos, pos += s->cnt_send[k];
+  s->nsent = pos;
+  for (int t = 0; t < T; t++)
+    for (int i = 0; i < n; i++) {
+      int32_t local;
+      int q = owner_of(s, t, ids[(size_t)i * ld + s->col[t]], &local);
+      int k = at[q * T + t]++;
+      s->send_ids[k] = local;
+      s->perm[k] = i * T + t;
+    }
+  wait(s, post(s, s->cnt_send, s->cb, s->cd, s->cnt_recv, s->cb, s->cd));
+  size_t so = 0, ro = 0;
+  for (int r = 0; r < W; r++) {
+    size_t ns = 0, nr = 0;
+    for (int t = 0; t < T; t++) ns += (size_t)s->cnt_send[r * T + t], nr += (size_t)s->cnt_recv[r * T + t];
+    if (ro + nr > s->rcap)
+      cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: %zu ids received, planned %zu", ro + nr, s->rcap);
+    s->sb[r] = ns * 4, s->sd[r] = so * 4, s->rb[r] = nr * 4, s->rd[r] = ro * 4;
+    s->vsb[r] = nr * D * 4, s->vsd[r] = ro * D * 4, s->vrb[r] = ns * D * 4, s->vrd[r] = so * D * 4;
+    so += ns, ro += nr;
+  }
+  wait(s, post(s, s->send_ids, s->sb, s->sd, s->recv_ids, s->rb, s->rd));
+  /* owners look up their rows, in the order the ids arrived */
+  size_t off = 0;
+  for (int r = 0; r < W; r++)
+    for (int t = 0; t < T; t++) {
+      int k = s->cnt_recv[r * T + t];
+      if (k)
+        c->be->embbag_fwd(cddp_param_data(c->ps, s->pid[t]), D, s->recv_ids + off, 1, k, 1, 0,
+                          s->vec_out + off * D, D);
+      off += (size_t)k;
+    }
+  s->h_vec = post(s, s->vec_out, s->vsb, s->vsd, s->vec_in, s->vrb, s->vrd);
+}
+
+void cddp_shemb_fwd_finish(cddp_shemb *s, const cddp_lctx *c, float *out, int ldo) {
+  if (!s->n) return;
+  wait(s, s->h_vec);
+  int T = s->n, D = s->D;
+  for (int k = 0; k < s->nsent; k++) {
+    int i = s->perm[k] / T, t = s->perm[k] % T;
+    memcpy(out + (size_t)i * ldo + s->slot[t], s->vec_in + (size_t)k * D, sizeof(float) * D);
+  }
+  (void)c;
+}
+
+void cddp_shemb_bwd_start(cddp_shemb *s, const cddp_lctx *c, const float *dout, int ldo) {
+  if (!s->n) return;
+  int T = s->n, D = s->D;
+  for (int k = 0; k < s->nsent; k++) {
+    int i = s->perm[k] / T, t = s->perm[k] % T;
+    memcpy(s->g_send + (size_t)k * D, dout + (size_t)i * ldo + s->slot[t], sizeof(float) * D);
+  }
+  s->h_grad = post(s, s->g_send, s->vrb, s->vrd, s->g_recv, s->vsb, s->vsd);
+  (void)c;
+}
+
+void cddp_shemb_bwd_finish(cddp_shemb *s, const cddp_lctx *c, const cddp_ready_hook *h) {
+  if (!s->n) return;
+  const cddp_backend *be = c->be;
+  int W = s->world, T = s->n, D = s->D;
+  wait(s, s->h_grad);
+  for (int t = 0; t < T; t++) {
+    cddp_param *pp = &c->ps->p[s->pid[t]];
+    int m = 0;
+    size_t off = 0;
+    for (int r = 0; r < W; r++)
+      for (int u = 0; u < T; u++) {
+        int k = s->cnt_recv[r * T + u];
+        if (u == t && k) { /* this table's block from rank r */
+          memcpy(s->gids + m, s->recv_ids + off, sizeof(int32_t) * k);
+          memcpy(s->grows + (size_t)m * D, s->g_recv + off * D, sizeof(float) * k * D);
+          m += k;
+        }
+        off += (size_t)k;
+      }
+    pp->sp_n = m;
+    if (m) {
+      be->sparse_coalesce(s->gids, s->grows, m, D, pp->sp_ids, pp->sp_rows, s->ws);
+      be->scale(pp->sp_rows, (size_t)m * D, 1.0f / (float)W); /* the ranks' average */
+    }
+  }
+  for (int t = T - 1; t >= 0; t--) cddp_mark_ready(h, s->pid[t]);
+}
+
+void cddp_shemb_destroy(cddp_shemb *s) {
+  size_t *a[] = {s->cb, s->cd, s->sb, s->sd, s->rb, s->rd, s->vsb, s->vsd, s->vrb, s->vrd};
+  for (size_t k = 0; k < sizeof a / sizeof *a; k++) free(a[k]);
+  s->cb = NULL;
+}
