@@ -177,6 +177,16 @@ void cddp_evaluator_run(cddp_evaluator *e, cddp_metrics_result *r) {
   for (;;) {
     cddp_devbatch_before_next(&e->db);
     const cddp_batch *hb = cddp_loader_next(e->loader);
+    if (m->sharded) { /* forward is collective: ranks out of batches join with empty ones */
+      double more = hb != NULL;
+      cddp_sum_f64(&more, 1);
+      if (more == 0) break;
+      if (!hb) {
+        const cddp_batch empty = {0};
+        m->ops->forward(m, &empty, 0, 0.0f, NULL);
+        continue;
+      }
+    }
     if (!hb) break;
     const cddp_batch *db = cddp_devbatch_put(&e->db, hb);
     if (e->d_ids) {

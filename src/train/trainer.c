@@ -376,6 +376,30 @@ static void teardown(trainer *t) {
   free(t->config_ini);
 }
 
+/* Resuming on another number of ranks: the checkpoint's position counts
+ * per-rank batches of its own run; the samples consumed in the epoch
+ * (position x batch x ranks) must be a whole number of this run's batches.
+ * Per-rank model state (two_tower's logQ) cannot be redistributed. */
+static void rescale_position(trainer *t, const char *path, cddp_ckpt_meta *meta) {
+  cddp_options old;
+  cddp_options_defaults(&old, CDDP_CMD_TRAIN);
+  cddp_options_load_ini_text(&old, CDDP_CMD_TRAIN, meta->config, path, 1);
+  int64_t consumed = meta->position * old.batch * meta->world_size;
+  int64_t per = t->o->batch * t->pg.world;
+  if (consumed % per)
+    cddp_die(CDDP_EXIT_USAGE, "--resume %s: written by %lld ranks x batch %lld after %lld samples "
+             "of epoch %lld, which is not a whole number of steps of %d ranks x batch %lld",
+             path, (long long)meta->world_size, (long long)old.batch, (long long)consumed,
+             (long long)meta->epoch + 1, t->pg.world, (long long)t->o->batch);
+  if (cddp_model_extra_state_bytes(t->m))
+    cddp_die(CDDP_EXIT_USAGE, "--resume %s: written by %lld ranks, this job has %d; %s keeps "
+             "per-rank state, resume with the same number of ranks", path,
+             (long long)meta->world_size, t->pg.world, t->o->model);
+  cddp_log_info("--resume %s: written by %lld ranks, continuing on %d (tables re-sharded on "
+                "load)", path, (long long)meta->world_size, t->pg.world);
+  meta->position = consumed / per;
+}
+
 /* Resume: returns the step to start from and sets epoch/position. */
 static int64_t resume(trainer *t, int64_t *epoch, int64_t *pos) {
   cddp_options *o = t->o;
@@ -395,9 +419,7 @@ static int64_t resume(trainer *t, int64_t *epoch, int64_t *pos) {
   if (strcmp(meta.model, o->model) || strcmp(meta.variant, o->variant))
     cddp_die(CDDP_EXIT_USAGE, "--resume %s: checkpoint of %s (%s), this run is %s (%s)", path,
              meta.model, meta.variant, o->model, o->variant);
-  if (meta.world_size != t->pg.world)
-    cddp_die(CDDP_EXIT_USAGE, "--resume %s: written by %lld ranks, this job has %d; resume with "
-             "the same number of ranks", path, (long long)meta.world_size, t->pg.world);
+  if (meta.world_size != t->pg.world) rescale_position(t, path, &meta);
   if (meta.position % t->A)
     cddp_die(CDDP_EXIT_USAGE, "--resume %s: position %lld is not a multiple of --grad-accum %lld",
              path, (long long)meta.position, (long long)t->A);
