@@ -600,7 +600,7 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   cddp_progress_close(&t.prog);
   const char *check = getenv("CDDP_CHECK_REPLICAS"); /* debugging aid, docs/ddp.md */
   if (check && atoi(check) > 0)
-    cddp_ddp_check_replicas(t.comm, t.m->params.master, t.m->params.n_master, end - step);
+    cddp_ddp_check_replicas(t.comm, t.m->params.master, t.m->params.n_replicated, end - step);
   teardown(&t);
   cddp_pg_finalize(&t.pg);
   return CDDP_EXIT_OK;
