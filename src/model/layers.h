@@ -180,14 +180,21 @@ typedef struct {
   float *grows;                 /* scratch [W*B*D] */
   void *ws;                     /* scratch: sparse_coalesce */
   size_t rcap;
-  /* host, fixed at init: byte counts/displacements per rank */
-  size_t *cb, *cd, *sb, *sd, *rb, *rd, *vsb, *vsd, *vrb, *vrd;
+  /* wire types: vectors owner -> source (F16/BF16 under AMP), gradients
+   * source -> owner (--grad-compress); F32: no casts, no half buffers */
+  cddp_dtype fwd_t, grad_t;
+  void *fwd_out_h, *fwd_in_h;   /* [rcap*D], [B*n*D] of fwd_t */
+  void *grad_send_h, *grad_recv_h; /* [B*n*D], [rcap*D] of grad_t */
+  /* host, fixed at init: byte counts/displacements per rank: counts, ids,
+   * vectors (owner side send/receive), gradients (source side send/receive) */
+  size_t *cb, *cd, *sb, *sd, *rb, *rd, *fsb, *fsd, *frb, *frd, *gsb, *gsd, *grb, *grd;
   void *h_vec, *h_grad;         /* in-flight collectives */
   int nsent;                    /* ids this rank sent in the last forward */
+  size_t nrecv;                 /* ids it received (as an owner) */
 } cddp_shemb;
 
-void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, double *wait_ms,
-                     double *bytes);
+void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, cddp_dtype fwd_t,
+                     cddp_dtype grad_t, double *wait_ms, double *bytes);
 /* Registers table `name` (global rows, this rank's [first, first+count)) as a
  * CDDP_PARAM_SHARDED parameter; returns its id. */
 int cddp_shemb_add(cddp_shemb *s, cddp_params *ps, const char *name, int64_t rows, int64_t first,

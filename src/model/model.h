@@ -56,6 +56,7 @@ typedef struct {
    * per embedding weight (for the plan's memory report). Needs the comm. */
   const char *embedding_sharding, *embedding_plan;
   int emb_state_floats;
+  cddp_dtype grad_wire; /* --grad-compress: F32, F16 or BF16 (sharded tables' gradients) */
 } cddp_model_config;
 
 typedef struct cddp_model cddp_model;

@@ -25,9 +25,10 @@ static void *post(cddp_shemb *s, const void *send, const size_t *sb, const size_
   return s->mc->alltoallv(s->mc->ctx, send, sb, sd, recv, rb, rd);
 }
 
-void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, double *wait_ms,
-                     double *bytes) {
-  *s = (cddp_shemb){.D = D, .mc = mc, .wait_ms = wait_ms, .bytes = bytes, .world = 1};
+void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, cddp_dtype fwd_t,
+                     cddp_dtype grad_t, double *wait_ms, double *bytes) {
+  *s = (cddp_shemb){.D = D, .mc = mc, .wait_ms = wait_ms, .bytes = bytes, .world = 1,
+                    .fwd_t = fwd_t, .grad_t = grad_t};
   if (mc) s->world = mc->world, s->rank = mc->rank;
 }
 
@@ -67,6 +68,14 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
   s->vec_in = cddp_plan_act(p, bn * D * f4);
   s->g_send = cddp_plan_act(p, bn * D * f4);
   s->g_recv = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * D * f4);
+  if (s->fwd_t != CDDP_F32) {
+    s->fwd_out_h = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * D * 2);
+    s->fwd_in_h = cddp_plan_act(p, bn * D * 2);
+  }
+  if (s->grad_t != CDDP_F32) {
+    s->grad_send_h = cddp_plan_act(p, bn * D * 2);
+    s->grad_recv_h = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * D * 2);
+  }
   size_t wb = (size_t)W * B;
   for (int t = 0; t < n; t++) { /* the shard's gradient: the reducer does not touch it */
     cddp_param *pp = &c->ps->p[s->pid[t]];
@@ -80,7 +89,8 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
   s->ws = cddp_plan_scratch(p, c->be->sparse_coalesce_ws_bytes((int)wb, D));
   cddp_plan_release(p, mark);
   if (!s->cb) {
-    size_t **a[] = {&s->cb, &s->cd, &s->sb, &s->sd, &s->rb, &s->rd, &s->vsb, &s->vsd, &s->vrb, &s->vrd};
+    size_t **a[] = {&s->cb,  &s->cd,  &s->sb,  &s->sd,  &s->rb,  &s->rd,  &s->fsb,
+                    &s->fsd, &s->frb, &s->frd, &s->gsb, &s->gsd, &s->grb, &s->grd};
     for (size_t k = 0; k < sizeof a / sizeof *a; k++)
       *a[k] = cddp_xcalloc(sizeof(size_t) * (size_t)W, "sharded embedding counts");
     for (int r = 0; r < W; r++) s->cb[r] = (size_t)n * i4, s->cd[r] = (size_t)r * n * i4;
@@ -127,8 +137,10 @@ void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *ids,
     for (int t = 0; t < T; t++) ns += (size_t)s->cnt_send[r * T + t], nr += (size_t)s->cnt_recv[r * T + t];
     if (ro + nr > s->rcap)
       cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: %zu ids received, planned %zu", ro + nr, s->rcap);
+    size_t fe = cddp_dtype_size(s->fwd_t) * D, ge = cddp_dtype_size(s->grad_t) * D;
     s->sb[r] = ns * 4, s->sd[r] = so * 4, s->rb[r] = nr * 4, s->rd[r] = ro * 4;
-    s->vsb[r] = nr * D * 4, s->vsd[r] = ro * D * 4, s->vrb[r] = ns * D * 4, s->vrd[r] = so * D * 4;
+    s->fsb[r] = nr * fe, s->fsd[r] = ro * fe, s->frb[r] = ns * fe, s->frd[r] = so * fe;
+    s->gsb[r] = ns * ge, s->gsd[r] = so * ge, s->grb[r] = nr * ge, s->grd[r] = ro * ge;
     so += ns, ro += nr;
   }
   wait(s, post(s, s->send_ids, s->sb, s->sd, s->recv_ids, s->rb, s->rd));
@@ -142,18 +154,24 @@ void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *ids,
                           s->vec_out + off * D, D);
       off += (size_t)k;
     }
-  s->h_vec = post(s, s->vec_out, s->vsb, s->vsd, s->vec_in, s->vrb, s->vrd);
+  s->nrecv = off;
+  if (s->fwd_t != CDDP_F32) {
+    c->be->cast(s->fwd_out_h, s->fwd_t, s->vec_out, CDDP_F32, off * D);
+    s->h_vec = post(s, s->fwd_out_h, s->fsb, s->fsd, s->fwd_in_h, s->frb, s->frd);
+  } else {
+    s->h_vec = post(s, s->vec_out, s->fsb, s->fsd, s->vec_in, s->frb, s->frd);
+  }
 }
 
 void cddp_shemb_fwd_finish(cddp_shemb *s, const cddp_lctx *c, float *out, int ldo) {
   if (!s->n) return;
   wait(s, s->h_vec);
   int T = s->n, D = s->D;
+  if (s->fwd_t != CDDP_F32) c->be->cast(s->vec_in, CDDP_F32, s->fwd_in_h, s->fwd_t, (size_t)s->nsent * D);
   for (int k = 0; k < s->nsent; k++) {
     int i = s->perm[k] / T, t = s->perm[k] % T;
     memcpy(out + (size_t)i * ldo + s->slot[t], s->vec_in + (size_t)k * D, sizeof(float) * D);
   }
-  (void)c;
 }
 
 void cddp_shemb_bwd_start(cddp_shemb *s, const cddp_lctx *c, const float *dout, int ldo) {
@@ -163,8 +181,12 @@ void cddp_shemb_bwd_start(cddp_shemb *s, const cddp_lctx *c, const float *dout, 
     int i = s->perm[k] / T, t = s->perm[k] % T;
     memcpy(s->g_send + (size_t)k * D, dout + (size_t)i * ldo + s->slot[t], sizeof(float) * D);
   }
-  s->h_grad = post(s, s->g_send, s->vrb, s->vrd, s->g_recv, s->vsb, s->vsd);
-  (void)c;
+  if (s->grad_t != CDDP_F32) {
+    c->be->cast(s->grad_send_h, s->grad_t, s->g_send, CDDP_F32, (size_t)s->nsent * D);
+    s->h_grad = post(s, s->grad_send_h, s->gsb, s->gsd, s->grad_recv_h, s->grb, s->grd);
+  } else {
+    s->h_grad = post(s, s->g_send, s->gsb, s->gsd, s->g_recv, s->grb, s->grd);
+  }
 }
 
 void cddp_shemb_bwd_finish(cddp_shemb *s, const cddp_lctx *c, const cddp_ready_hook *h) {
@@ -172,6 +194,7 @@ void cddp_shemb_bwd_finish(cddp_shemb *s, const cddp_lctx *c, const cddp_ready_h
   const cddp_backend *be = c->be;
   int W = s->world, T = s->n, D = s->D;
   wait(s, s->h_grad);
+  if (s->grad_t != CDDP_F32) be->cast(s->g_recv, CDDP_F32, s->grad_recv_h, s->grad_t, s->nrecv * D);
   for (int t = 0; t < T; t++) {
     cddp_param *pp = &c->ps->p[s->pid[t]];
     int m = 0;
@@ -196,7 +219,8 @@ void cddp_shemb_bwd_finish(cddp_shemb *s, const cddp_lctx *c, const cddp_ready_h
 }
 
 void cddp_shemb_destroy(cddp_shemb *s) {
-  size_t *a[] = {s->cb, s->cd, s->sb, s->sd, s->rb, s->rd, s->vsb, s->vsd, s->vrb, s->vrd};
+  size_t *a[] = {s->cb,  s->cd,  s->sb,  s->sd,  s->rb,  s->rd,  s->fsb,
+                 s->fsd, s->frb, s->frd, s->gsb, s->gsd, s->grb, s->grd};
   for (size_t k = 0; k < sizeof a / sizeof *a; k++) free(a[k]);
   s->cb = NULL;
 }

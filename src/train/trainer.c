@@ -41,6 +41,8 @@ void cddp_model_config_from_options(const cddp_options *o, cddp_model_config *cf
       .embedding_sharding = o->embedding_sharding,
       .embedding_plan = o->embedding_plan,
       .emb_state_floats = strcmp(o->optimizer, "sgd") ? 1 : 0, /* row-sparse Adagrad's sum */
+      .grad_wire = strcmp(o->grad_compress, "none") ? (cddp_dtype)cddp_dtype_parse(o->grad_compress)
+                                                    : CDDP_F32,
   };
 }
 

@@ -12,6 +12,10 @@
 # 1e-10 its first step is ~lr*sign(g), so a row whose gradient is zero up to
 # rounding moves by +-lr either way (measured 2.9e-5 between 1 and 2
 # replicated ranks: not a sharding effect).
+# Half precision on the wire: --grad-compress fp16/bf16 (sharded gradients
+# and dense buckets) within 2(N+1)u as in equiv.sh; AMP (vectors travel in
+# the AMP type) against a 1-rank AMP run within 2u (one extra rounding of the
+# looked-up vectors; u = 2^-11 fp16, 2^-8 bf16).
 # Resume: 4 ranks row-wise stopped after 5 steps, resumed on 2 ranks
 # table-wise, equals an uninterrupted 2-rank table-wise run.
 # A negative control must exceed the tolerance.
@@ -56,13 +60,15 @@ run() {
 same() { # NAME REF [STEP]
   local out
   if out=$("$CMP" "$(ck "$2" "${3:-$K}")" "$(ck "$1" "${3:-$K}")" $TOL 2>&1); then
-    echo "ok: $1 vs $2: $out"
-  else fail "$1 vs $2: $out"; fi
+    echo "ok: $1 vs $2: $out (tol $TOL)"
+  else fail "$1 vs $2: $out (tol $TOL)"; fi
 }
 
 run ref 1 $G d || exit 1
 run ref_ada 1 $G d "${ADA[@]}" || exit 1
 run ref_one 1 $G one || exit 1
+run ref_amp_fp16 1 $G d --precision fp16 || exit 1
+run ref_amp_bf16 1 $G d --precision bf16 || exit 1
 MIXED=emb_l.0=row,emb_l.3=row,emb_l.8=replicated,emb_l.5=table:0,emb_l.6=table:0
 for N in 2 4; do
   B=$((G / N))
@@ -77,6 +83,16 @@ for N in 2 4; do
     same n${N}_row_ada ref_ada
   # every id of table 0 on one owner; all tables on the last rank (the others hold no rows)
   run n${N}_one_row $N $B one --embedding-sharding row && same n${N}_one_row ref_one
+  # half precision on the wire: gradients (--grad-compress, dense buckets too), vectors (AMP)
+  for g in fp16 bf16; do
+    u=$([ $g = fp16 ] && echo 2^-11 || echo 2^-8)
+    tol=$(awk -v n=$N "BEGIN { print 2 * (n + 1) * $u }")
+    run n${N}_$g $N $B d --embedding-sharding row --embedding-plan emb_l.8=table --grad-compress $g &&
+      TOL=$tol same n${N}_$g ref
+    tol=$(awk "BEGIN { print 2 * $u }")
+    run n${N}_amp_$g $N $B d --embedding-sharding table --precision $g &&
+      TOL=$tol same n${N}_amp_$g ref_amp_$g
+  done
   ALL=$(for t in $(seq 0 25); do printf 'emb_l.%d=table:%d,' $t $((N - 1)); done)
   run n${N}_one_rank $N $B one --embedding-plan "$ALL" --embedding-sharding table &&
     same n${N}_one_rank ref_one
