@@ -1,19 +1,30 @@
 #include "train/optimizer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "train/optimizer_algo.h"
 
-cddp_opt_kind cddp_opt_kind_parse(const char *s) {
-  if (!strcmp(s, "sgd")) return CDDP_OPT_SGD;
-  if (!strcmp(s, "adamw")) return CDDP_OPT_ADAMW;
-  if (!strcmp(s, "adagrad")) return CDDP_OPT_ADAGRAD;
-  cddp_die(CDDP_EXIT_USAGE, "--optimizer %s: unknown (sgd, adamw or adagrad)", s);
+static const cddp_opt_algo *const g_algos[] = {
+#define CDDP_OPTIMIZER(name) &cddp_opt_##name,
+#include "train/optimizer_list.h"
+};
+#define N_ALGOS (sizeof g_algos / sizeof *g_algos)
+
+const cddp_opt_algo *cddp_optimizer_find(const char *name) {
+  char known[256];
+  size_t len = 0;
+  for (size_t i = 0; i < N_ALGOS; i++) {
+    if (!strcmp(name, g_algos[i]->name)) return g_algos[i];
+    len += snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "", g_algos[i]->name);
+  }
+  cddp_die(CDDP_EXIT_USAGE, "--optimizer %s: unknown (%s)", name, known);
 }
 
 int cddp_optimizer_states_per_param(const cddp_opt_config *cfg) {
-  return cfg->kind == CDDP_OPT_ADAMW ? 2 : 1;
+  return cddp_optimizer_find(cfg->name)->n_states;
 }
 
 static int cmp_range(const void *a, const void *b) {
@@ -29,7 +40,7 @@ static float *zeroed(const cddp_backend *be, size_t n) {
 
 void cddp_optimizer_init(cddp_optimizer *o, cddp_params *ps, const cddp_backend *be,
                          const cddp_opt_config *cfg) {
-  *o = (cddp_optimizer){.be = be, .ps = ps, .cfg = *cfg};
+  *o = (cddp_optimizer){.be = be, .ps = ps, .cfg = *cfg, .algo = cddp_optimizer_find(cfg->name)};
   /* One range per dense parameter, sorted by offset, then merged. */
   cddp_opt_range *r = cddp_xmalloc(sizeof *r * (ps->n ? ps->n : 1), "optimizer ranges");
   int n = 0;
@@ -50,9 +61,8 @@ void cddp_optimizer_init(cddp_optimizer *o, cddp_params *ps, const cddp_backend 
   }
   o->ranges = r;
   o->n_ranges = m;
-  o->dense_state[0] = zeroed(be, ps->n_dense); /* momentum_buffer / exp_avg / sum */
-  if (cfg->kind == CDDP_OPT_ADAMW) o->dense_state[1] = zeroed(be, ps->n_dense);
-  if (cfg->kind != CDDP_OPT_SGD && ps->n_master > ps->n_dense)
+  for (int k = 0; k < o->algo->n_states; k++) o->dense_state[k] = zeroed(be, ps->n_dense);
+  if (o->algo->sparse_state_name && ps->n_master > ps->n_dense)
     o->sparse_state = zeroed(be, ps->n_master - ps->n_dense);
   o->step = be->malloc(sizeof(int));
   be->memset0(o->step, sizeof(int), be->compute);
@@ -62,7 +72,7 @@ void cddp_optimizer_init(cddp_optimizer *o, cddp_params *ps, const cddp_backend 
 void cddp_optimizer_free(cddp_optimizer *o) {
   const cddp_backend *be = o->be;
   if (!be) return;
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < CDDP_OPT_MAX_STATES; i++)
     if (o->dense_state[i]) be->free(o->dense_state[i]);
   if (o->sparse_state) be->free(o->sparse_state);
   be->free(o->step);
@@ -95,36 +105,23 @@ void cddp_optimizer_step(cddp_optimizer *o, const cddp_sparse_grad *sparse, doub
   size_t hsz = ps->half ? cddp_dtype_size(ps->half_t) : 0;
   for (int i = 0; i < o->n_ranges; i++) {
     const cddp_opt_range *r = &o->ranges[i];
-    float lr = (float)((r->emb ? c->emb_lr : c->lr) * lr_factor);
-    float wd = r->no_wd ? 0.0f : (float)c->weight_decay;
-    float *p = ps->master + r->off, *s0 = o->dense_state[0] + r->off;
-    const float *g = ps->grad + r->off;
-    void *half = ps->half ? (char *)ps->half + r->off * hsz : NULL;
-    switch (c->kind) {
-      case CDDP_OPT_SGD:
-        be->sgd_update(p, g, s0, r->n, lr, (float)c->momentum, c->nesterov, wd, skip, half,
-                       ps->half_t);
-        break;
-      case CDDP_OPT_ADAMW:
-        be->adamw_update(p, g, s0, o->dense_state[1] + r->off, r->n, lr, (float)c->beta1,
-                         (float)c->beta2, (float)c->eps, wd, o->step, skip, half, ps->half_t);
-        break;
-      case CDDP_OPT_ADAGRAD:
-        be->adagrad_update(p, g, s0, r->n, lr, (float)c->eps, wd, skip, half, ps->half_t);
-        break;
-    }
+    cddp_opt_dense_args a = {
+        .p = ps->master + r->off, .g = ps->grad + r->off, .n = r->n,
+        .lr = (float)((r->emb ? c->emb_lr : c->lr) * lr_factor),
+        .wd = r->no_wd ? 0.0f : (float)c->weight_decay, .step = o->step, .skip = skip,
+        .half = ps->half ? (char *)ps->half + r->off * hsz : NULL, .half_t = ps->half_t};
+    for (int k = 0; k < o->algo->n_states; k++) a.state[k] = o->dense_state[k] + r->off;
+    o->algo->dense_step(be, c, &a);
   }
   float emb_lr = (float)(c->emb_lr * lr_factor);
   for (int i = 0; i < ps->n; i++) {
     const cddp_param *p = &ps->p[i];
     if (!(p->flags & CDDP_PARAM_SPARSE) || !sparse[i].n) continue;
-    int dim = (int)p->shape[1];
-    float *table = ps->master + p->offset;
-    if (c->kind == CDDP_OPT_SGD)
-      be->sparse_sgd(table, dim, sparse[i].ids, sparse[i].rows, sparse[i].n, emb_lr, skip);
-    else
-      be->sparse_adagrad(table, o->sparse_state + (p->offset - ps->n_dense), dim, sparse[i].ids,
-                         sparse[i].rows, sparse[i].n, emb_lr, (float)c->eps, skip);
+    cddp_opt_sparse_args a = {
+        .table = ps->master + p->offset, .dim = (int)p->shape[1], .ids = sparse[i].ids,
+        .rows = sparse[i].rows, .n = sparse[i].n, .lr = emb_lr, .skip = skip,
+        .state = o->sparse_state ? o->sparse_state + (p->offset - ps->n_dense) : NULL};
+    o->algo->sparse_step(be, c, &a);
   }
 }
 
@@ -133,26 +130,14 @@ int cddp_optimizer_param_states(const cddp_optimizer *o, int id, const char **na
   const cddp_param *p = &o->ps->p[id];
   if (p->flags & CDDP_PARAM_SPARSE) {
     if (!o->sparse_state) return 0;
-    names[0] = "sum";
+    names[0] = o->algo->sparse_state_name;
     ptrs[0] = o->sparse_state + (p->offset - o->ps->n_dense);
     return 1;
   }
-  switch (o->cfg.kind) {
-    case CDDP_OPT_SGD:
-      if (o->cfg.momentum == 0) return 0;
-      names[0] = "momentum_buffer";
-      ptrs[0] = o->dense_state[0] + p->offset;
-      return 1;
-    case CDDP_OPT_ADAMW:
-      names[0] = "exp_avg";
-      ptrs[0] = o->dense_state[0] + p->offset;
-      names[1] = "exp_avg_sq";
-      ptrs[1] = o->dense_state[1] + p->offset;
-      return 2;
-    case CDDP_OPT_ADAGRAD:
-      names[0] = "sum";
-      ptrs[0] = o->dense_state[0] + p->offset;
-      return 1;
+  if (o->algo->saves_states && !o->algo->saves_states(&o->cfg)) return 0;
+  for (int k = 0; k < o->algo->n_states; k++) {
+    names[k] = o->algo->state_names[k];
+    ptrs[k] = o->dense_state[k] + p->offset;
   }
-  return 0;
+  return o->algo->n_states;
 }

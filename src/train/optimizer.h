@@ -4,13 +4,14 @@
  * the flat buffer; a range is a run of consecutive dense parameters (in
  * offset order) with the same (no-weight-decay, embedding-lr) group, built
  * once at set-up. Sparse embedding tables are updated row-wise from the
- * reducer's averaged (ids, rows): SGD for --optimizer sgd, Adagrad for
- * adagrad and adamw (row-wise Adagrad is the usual sparse choice; the ops
- * have no sparse Adam). State lives in device buffers allocated here:
- *   sgd: momentum_buffer (dense); adamw: exp_avg, exp_avg_sq (dense);
- *   adagrad: sum (dense); sum for sparse tables unless sgd.
- * The device step counter is advanced (unless skipped) before the update,
- * so AdamW's bias correction sees the 1-based step. */
+ * reducer's averaged (ids, rows). What an optimizer computes and which state
+ * it keeps is its descriptor's business (optimizer_algo.h, optim_<name>.c,
+ * listed in optimizer_list.h): sgd keeps momentum_buffer (row-wise SGD on
+ * sparse tables), adamw exp_avg and exp_avg_sq (row-wise Adagrad `sum` on
+ * sparse tables), adagrad sum (dense and sparse). State lives in device
+ * buffers allocated here. The device step counter is advanced (unless
+ * skipped) before the update, so AdamW's bias correction sees the 1-based
+ * step. */
 #ifndef CDDP_TRAIN_OPTIMIZER_H
 #define CDDP_TRAIN_OPTIMIZER_H
 
@@ -20,7 +21,10 @@
 #include "core/ops.h"
 #include "model/params.h"
 
-typedef enum { CDDP_OPT_SGD = 0, CDDP_OPT_ADAMW, CDDP_OPT_ADAGRAD } cddp_opt_kind;
+/* The most state tensors per dense parameter an optimizer may keep. */
+#define CDDP_OPT_MAX_STATES 2
+
+typedef struct cddp_opt_algo cddp_opt_algo; /* optimizer_algo.h */
 
 /* The global gradient of one sparse table for this step (device memory;
  * sorted unique ids, -1 padded to n). rows is writable so that the AMP
@@ -37,7 +41,7 @@ typedef struct {
 } cddp_opt_range;
 
 typedef struct {
-  cddp_opt_kind kind;
+  const char *name; /* --optimizer: sgd, adamw, adagrad (optimizer_list.h) */
   double lr, emb_lr, momentum, weight_decay, beta1, beta2, eps;
   int nesterov;
 } cddp_opt_config;
@@ -46,16 +50,16 @@ typedef struct {
   const cddp_backend *be;
   cddp_params *ps;
   cddp_opt_config cfg;
+  const cddp_opt_algo *algo;
   cddp_opt_range *ranges;
   int n_ranges;
-  float *dense_state[2]; /* device, n_dense each (NULL if unused) */
-  float *sparse_state;   /* device, n_master - n_dense (sparse tables' Adagrad sum) */
+  float *dense_state[CDDP_OPT_MAX_STATES]; /* device, n_dense each (NULL if unused) */
+  float *sparse_state; /* device, n_master - n_dense (sparse tables' state), or NULL */
   int *step;             /* device: optimizer steps taken (1-based during the update) */
   float *sumsq;          /* device scratch for clipping */
 } cddp_optimizer;
 
-/* kind: "sgd", "adamw", "adagrad". Allocates all state (zeroed). */
-cddp_opt_kind cddp_opt_kind_parse(const char *s);
+/* Allocates all state (zeroed); dies with exit 2 on an unknown cfg->name. */
 void cddp_optimizer_init(cddp_optimizer *o, cddp_params *ps, const cddp_backend *be,
                          const cddp_opt_config *cfg);
 void cddp_optimizer_free(cddp_optimizer *o);
@@ -71,7 +75,8 @@ void cddp_optimizer_step(cddp_optimizer *o, const cddp_sparse_grad *sparse, doub
                          const int *skip);
 
 /* State of a parameter for checkpoints: names of its states and device
- * pointers to them (numel floats each). Returns the number of states (0-2). */
+ * pointers to them (numel floats each). Returns the number of states
+ * (0..CDDP_OPT_MAX_STATES). */
 int cddp_optimizer_param_states(const cddp_optimizer *o, int param_id, const char **names,
                                 float **ptrs);
 

@@ -31,6 +31,12 @@ typedef struct {
 #define BOTH (TR | EV)
 #define PER_RANK 1
 
+/* "|sgd|adamw|adagrad": every optimizer of optimizer_list.h */
+static const char g_optimizers[] =
+#define CDDP_OPTIMIZER(name) "|" #name
+#include "train/optimizer_list.h"
+    ;
+
 /* An entry that leaves per_rank out means "ranks must agree": the default. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -71,7 +77,7 @@ static const opt_def g_opts[] = {
     {"seed", T_INT, O(seed), "1234", NULL, TR, "seed for initialisation and shuffling"},
     {"shuffle", T_CHOICE, O(shuffle), "full", "none|full|block", TR, "sampler order: none, full permutation, or chunk blocks"},
     {"drop-last", T_BOOL, O(drop_last), "false", NULL, TR, "drop the tail instead of padding to a multiple of ranks*batch"},
-    {"optimizer", T_CHOICE, O(optimizer), "sgd", "sgd|adamw|adagrad", TR,
+    {"optimizer", T_CHOICE, O(optimizer), "sgd", g_optimizers + 1, TR,
      "dense optimizer (sparse embedding rows: row-wise SGD for sgd, Adagrad otherwise)"},
     {"lr", T_FLOAT, O(lr), "0.01", NULL, TR, "learning rate"},
     {"emb-lr", T_FLOAT, O(emb_lr), "-1", NULL, TR, "learning rate of embedding tables (-1: same as --lr)"},

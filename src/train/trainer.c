@@ -300,7 +300,7 @@ static void setup(trainer *t) {
   t->m = cddp_model_create(&cfg, &t->info, be, &t->mcomm);
   cddp_params *ps = &t->m->params;
 
-  cddp_opt_config oc = {.kind = cddp_opt_kind_parse(o->optimizer), .lr = o->lr,
+  cddp_opt_config oc = {.name = o->optimizer, .lr = o->lr,
                         .emb_lr = o->emb_lr, .momentum = o->momentum,
                         .weight_decay = o->weight_decay, .beta1 = o->beta1, .beta2 = o->beta2,
                         .eps = o->eps, .nesterov = o->nesterov};

@@ -38,7 +38,7 @@ static void build(cddp_params *ps, cddp_optimizer *o, uint64_t seed) {
   cddp_params_add(ps, "emb_l.0.weight", 2, se, CDDP_PARAM_SPARSE);
   cddp_params_finalize(ps);
   cddp_params_alloc(ps, be, CDDP_F32);
-  cddp_opt_config oc = {.kind = CDDP_OPT_ADAMW, .lr = 0.1, .emb_lr = 0.1};
+  cddp_opt_config oc = {.name = "adamw", .lr = 0.1, .emb_lr = 0.1};
   cddp_optimizer_init(o, ps, be, &oc);
   rs = seed;
   for (size_t i = 0; i < ps->n_master; i++) ps->master[i] = frand();

@@ -55,7 +55,7 @@ static void test_amp_skip_and_growth(void **s) {
   model m;
   build(&m, be, 11);
   cddp_optimizer o;
-  cddp_opt_config oc = {.kind = CDDP_OPT_SGD, .lr = 0.1, .emb_lr = 0.1};
+  cddp_opt_config oc = {.name = "sgd", .lr = 0.1, .emb_lr = 0.1};
   cddp_optimizer_init(&o, &m.ps, be, &oc);
   cddp_amp a;
   cddp_amp_init(&a, be, 1, 1024.0f, 2.0f, 0.5f, 3);
@@ -110,7 +110,7 @@ static void test_adamw_groups(void **s) {
   const cddp_backend *be = cddp_cpu_backend();
   model m;
   build(&m, be, 23);
-  cddp_opt_config oc = {.kind = CDDP_OPT_ADAMW, .lr = 0.01, .emb_lr = 0.05, .weight_decay = 0.1,
+  cddp_opt_config oc = {.name = "adamw", .lr = 0.01, .emb_lr = 0.05, .weight_decay = 0.1,
                         .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8};
   cddp_optimizer o;
   cddp_optimizer_init(&o, &m.ps, be, &oc);
@@ -165,7 +165,7 @@ static void test_clip(void **s) {
   const cddp_backend *be = cddp_cpu_backend();
   model m;
   build(&m, be, 37);
-  cddp_opt_config oc = {.kind = CDDP_OPT_SGD, .lr = 0.1, .emb_lr = 0.1};
+  cddp_opt_config oc = {.name = "sgd", .lr = 0.1, .emb_lr = 0.1};
   cddp_optimizer o;
   cddp_optimizer_init(&o, &m.ps, be, &oc);
   float g[64];
@@ -188,8 +188,97 @@ static void test_clip(void **s) {
   cddp_params_free(&m.ps);
 }
 
+/* Adagrad, dense (L2 decay, per-group lr) and sparse, against a host loop. */
+static void test_adagrad(void **s) {
+  (void)s;
+  const cddp_backend *be = cddp_cpu_backend();
+  model m;
+  build(&m, be, 41);
+  cddp_opt_config oc = {.name = "adagrad", .lr = 0.1, .emb_lr = 0.2, .weight_decay = 0.01,
+                        .eps = 1e-10};
+  cddp_optimizer o;
+  cddp_optimizer_init(&o, &m.ps, be, &oc);
+  size_t n = m.ps.n_dense, nt = (size_t)10 * 4;
+  double *p = malloc(n * sizeof(double)), *acc = calloc(n, sizeof(double));
+  double *tab = malloc(nt * sizeof(double)), *tacc = calloc(nt, sizeof(double));
+  float *mt = m.ps.master + m.ps.p[m.emb].offset;
+  for (size_t i = 0; i < n; i++) p[i] = m.ps.master[i];
+  for (size_t i = 0; i < nt; i++) tab[i] = mt[i];
+  for (int t = 1; t <= 3; t++) {
+    float g[64];
+    for (int i = 0; i < 64; i++) g[i] = frand();
+    cddp_sparse_grad sp[4] = {{0}};
+    int32_t ids[3];
+    float rows[12];
+    fill_grads(&m, g, sp, ids, rows, 1.0f);
+    cddp_optimizer_step(&o, sp, 1.0, NULL);
+    for (int pi = 0; pi < m.ps.n; pi++) {
+      const cddp_param *q = &m.ps.p[pi];
+      if (q->flags & CDDP_PARAM_SPARSE) continue;
+      double lr = (q->flags & CDDP_PARAM_EMBEDDING) ? 0.2 : 0.1;
+      double wd = (q->flags & CDDP_PARAM_NO_WD) ? 0 : 0.01;
+      for (size_t i = q->offset; i < q->offset + q->numel; i++) {
+        double gv = g[i] + wd * p[i];
+        acc[i] += gv * gv;
+        p[i] -= lr * gv / (sqrt(acc[i]) + 1e-10);
+      }
+    }
+    for (int r = 0; r < 2; r++)
+      for (int d = 0; d < 4; d++) {
+        size_t k = (size_t)ids[r] * 4 + d;
+        double gv = rows[r * 4 + d];
+        tacc[k] += gv * gv;
+        tab[k] -= 0.2 * gv / (sqrt(tacc[k]) + 1e-10);
+      }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (fabs(m.ps.master[i] - p[i]) > 1e-5) fail_msg("param %zu: %g vs %g", i, m.ps.master[i], p[i]);
+  for (size_t i = 0; i < nt; i++) assert_true(fabs(mt[i] - tab[i]) < 1e-5);
+  cddp_optimizer_free(&o);
+  cddp_params_free(&m.ps);
+  free(p), free(acc), free(tab), free(tacc);
+}
+
+/* The state each optimizer exposes to checkpoints, with torch.optim's names. */
+static void test_state_names(void **s) {
+  (void)s;
+  const cddp_backend *be = cddp_cpu_backend();
+  model m;
+  build(&m, be, 43);
+  static const struct {
+    const char *opt;
+    double momentum;
+    int n_dense, n_sparse;
+    const char *dense[2], *sparse;
+  } cases[] = {{"sgd", 0, 0, 0, {NULL, NULL}, NULL},
+               {"sgd", 0.9, 1, 0, {"momentum_buffer", NULL}, NULL},
+               {"adamw", 0, 2, 1, {"exp_avg", "exp_avg_sq"}, "sum"},
+               {"adagrad", 0, 1, 1, {"sum", NULL}, "sum"}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    cddp_opt_config oc = {.name = cases[c].opt, .lr = 0.1, .emb_lr = 0.1,
+                          .momentum = cases[c].momentum, .eps = 1e-8};
+    cddp_optimizer o;
+    cddp_optimizer_init(&o, &m.ps, be, &oc);
+    const char *names[CDDP_OPT_MAX_STATES];
+    float *ptrs[CDDP_OPT_MAX_STATES];
+    int nd = cddp_optimizer_param_states(&o, m.w, names, ptrs);
+    assert_int_equal(nd, cases[c].n_dense);
+    for (int k = 0; k < nd; k++) {
+      assert_string_equal(names[k], cases[c].dense[k]);
+      assert_ptr_equal(ptrs[k], o.dense_state[k] + m.ps.p[m.w].offset);
+    }
+    int ns = cddp_optimizer_param_states(&o, m.emb, names, ptrs);
+    assert_int_equal(ns, cases[c].n_sparse);
+    if (ns) assert_string_equal(names[0], cases[c].sparse);
+    assert_int_equal(cddp_optimizer_states_per_param(&oc), strcmp(cases[c].opt, "adamw") ? 1 : 2);
+    cddp_optimizer_free(&o);
+  }
+  cddp_params_free(&m.ps);
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {cmocka_unit_test(test_amp_skip_and_growth),
-                                 cmocka_unit_test(test_adamw_groups), cmocka_unit_test(test_clip)};
+                                 cmocka_unit_test(test_adamw_groups), cmocka_unit_test(test_adagrad),
+                                 cmocka_unit_test(test_state_names), cmocka_unit_test(test_clip)};
   return cmocka_run_group_tests(t, NULL, NULL);
 }

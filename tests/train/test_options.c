@@ -136,12 +136,33 @@ static void test_help(void **s) {
     if (!strstr(buf, must[i])) fail_msg("help lacks %s", must[i]);
 }
 
+/* The start-up agreement text: every train option but the per-rank ones,
+ * one exact "name = value" line each; the optimizer choices come from the
+ * optimizer list. */
+static void test_agreement_text(void **s) {
+  (void)s;
+  assert_int_equal(parse(6, "--lr", "0.1", "--threads", "3", "--bucket-mb", "7"), 0);
+  char *a = cddp_options_agreement_text(&o, CDDP_CMD_TRAIN);
+  const char *must[] = {"\nlr = 0.10000000000000001\n", "\nbucket-mb = 7\n", "\noptimizer = sgd\n",
+                        "\nkeep-last = 3\n", "\neval = \n", "\nresume = \n"};
+  for (size_t i = 0; i < sizeof must / sizeof *must; i++)
+    if (!strstr(a, must[i])) fail_msg("agreement text lacks %s", must[i]);
+  const char *never[] = {"threads", "train =", "config", "timeout", "metrics-out", "progress",
+                         "quiet", "[cddp]"};
+  for (size_t i = 0; i < sizeof never / sizeof *never; i++)
+    if (strstr(a, never[i])) fail_msg("agreement text has per-rank %s", never[i]);
+  free(a);
+  assert_int_equal(parse(2, "--optimizer", "adagrad"), 0);
+  assert_string_equal(o.optimizer, "adagrad");
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
       cmocka_unit_test(test_defaults_and_flags),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_ini),
       cmocka_unit_test(test_help),
+      cmocka_unit_test(test_agreement_text),
   };
   return cmocka_run_group_tests(t, NULL, NULL);
 }
