@@ -3,9 +3,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 
@@ -307,7 +309,7 @@ int cddp_options_parse(cddp_options *o, int cmd, int argc, char **argv) {
     const char *name = a + 2, *eq = strchr(name, '=');
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
     const opt_def *d = find_opt(name, len, cmd);
-    if (!d) cddp_die(CDDP_EXIT_USAGE, "unknown option --%.*s (see --help)", (int)len, name);
+    if (!d) cddp_die(CDDP_EXIT_USAGE, "unknown option --%.*s", (int)len, name);
     const char *v;
     if (eq) {
       v = eq + 1;
@@ -330,13 +332,21 @@ void cddp_options_finish(cddp_options *o, int cmd) {
   if (!strcmp(o->comm, "auto")) strcpy(o->comm, strcmp(o->device, "cuda") ? "mpi" : "nccl");
   if (!strcmp(o->comm, "nccl") && strcmp(o->device, "cuda"))
     cddp_die(CDDP_EXIT_USAGE, "--comm nccl needs --device cuda");
-  if (o->threads < 0) cddp_die(CDDP_EXIT_USAGE, "--threads %lld: must be >= 0", (long long)o->threads);
+  /* Thread counts beyond a few per core only thrash (and libgomp crashes on
+   * huge ones), so they are bounded relative to the online cores. */
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  const int64_t max_threads = CDDP_MAX_THREADS_PER_CORE * (cores > 0 ? cores : 1);
+  if (o->threads < 0 || o->threads > max_threads)
+    cddp_die(CDDP_EXIT_USAGE, "--threads %lld: must be in [0, %lld] (%d per online core)",
+             (long long)o->threads, (long long)max_threads, CDDP_MAX_THREADS_PER_CORE);
   if (o->timeout < 0) cddp_die(CDDP_EXIT_USAGE, "--timeout %g: must be >= 0", o->timeout);
-  if (o->recall_k < 1) cddp_die(CDDP_EXIT_USAGE, "--recall-k %lld: must be >= 1", (long long)o->recall_k);
+  if (o->recall_k < 1 || o->recall_k > INT_MAX)
+    cddp_die(CDDP_EXIT_USAGE, "--recall-k %lld: must be in [1, %d]", (long long)o->recall_k, INT_MAX);
   if (cmd == CDDP_CMD_EVAL) {
     if (!o->checkpoint[0]) cddp_die(CDDP_EXIT_USAGE, "cddp eval needs --checkpoint FILE");
     if (!o->data[0]) cddp_die(CDDP_EXIT_USAGE, "cddp eval needs --data FILE");
-    if (o->batch < 0) cddp_die(CDDP_EXIT_USAGE, "--batch %lld: must be >= 0", (long long)o->batch);
+    if (o->batch < 0 || o->batch > INT_MAX)
+      cddp_die(CDDP_EXIT_USAGE, "--batch %lld: must be in [0, %d]", (long long)o->batch, INT_MAX);
     return;
   }
   if (!strcmp(o->variant, "auto")) {
@@ -376,7 +386,23 @@ void cddp_options_finish(cddp_options *o, int cmd) {
   NONNEG(weight_decay, "weight-decay");
   NONNEG(min_lr, "min-lr");
   NONNEG(clip_grad_norm, "clip-grad-norm");
+  NONNEG(gamma, "gamma");
 #undef NONNEG
+  /* Options the model, loader and reducer hold as int. */
+#define UPTO(f, flag, hi)                                                             \
+  if (o->f > (hi))                                                                    \
+  cddp_die(CDDP_EXIT_USAGE, "--" flag " %lld: must be at most %lld", (long long)o->f, \
+           (long long)(hi))
+  UPTO(batch, "batch", INT_MAX);
+  UPTO(grad_accum, "grad-accum", INT_MAX / o->batch);
+  UPTO(loader_threads, "loader-threads", max_threads);
+  UPTO(emb_dim, "emb-dim", 65536);
+  UPTO(random_crop_pad, "random-crop-pad", 65535);
+  UPTO(keep_last, "keep-last", INT_MAX);
+#undef UPTO
+  /* -1 (the default) means "same as --lr"; other negative rates are mistakes. */
+  if (o->emb_lr < 0 && o->emb_lr != -1)
+    cddp_die(CDDP_EXIT_USAGE, "--emb-lr %g: must be >= 0 (or -1: same as --lr)", o->emb_lr);
   if (o->emb_lr < 0) o->emb_lr = o->lr;
   if (o->nesterov && o->momentum <= 0)
     cddp_die(CDDP_EXIT_USAGE, "--nesterov needs --momentum > 0");
@@ -386,9 +412,10 @@ void cddp_options_finish(cddp_options *o, int cmd) {
   if (o->label_smoothing < 0 || o->label_smoothing >= 1)
     cddp_die(CDDP_EXIT_USAGE, "--label-smoothing %g: must be in [0,1)", o->label_smoothing);
   if (o->temperature <= 0) cddp_die(CDDP_EXIT_USAGE, "--temperature %g: must be > 0", o->temperature);
-  if (o->bucket_mb <= 0) cddp_die(CDDP_EXIT_USAGE, "--bucket-mb %g: must be > 0", o->bucket_mb);
-  if (o->first_bucket_mb <= 0)
-    cddp_die(CDDP_EXIT_USAGE, "--first-bucket-mb %g: must be > 0", o->first_bucket_mb);
+  if (o->bucket_mb <= 0 || o->bucket_mb > 1048576)
+    cddp_die(CDDP_EXIT_USAGE, "--bucket-mb %g: must be in (0, 1048576]", o->bucket_mb);
+  if (o->first_bucket_mb <= 0 || o->first_bucket_mb > 1048576)
+    cddp_die(CDDP_EXIT_USAGE, "--first-bucket-mb %g: must be in (0, 1048576]", o->first_bucket_mb);
   if (!strcmp(o->resume, "auto") && !o->checkpoint_dir[0])
     cddp_die(CDDP_EXIT_USAGE, "--resume auto needs --checkpoint-dir");
 }

@@ -12,6 +12,8 @@
 #include <stdio.h>
 
 #define CDDP_OPT_STR 1024
+/* --threads and --loader-threads: at most this many per online core. */
+#define CDDP_MAX_THREADS_PER_CORE 4
 
 typedef struct {
   /* model and data */

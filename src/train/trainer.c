@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,9 @@ static void evaluate(trainer *t, int64_t step, int64_t epoch) {
 
 static void setup(trainer *t) {
   cddp_options *o = t->o;
+  if (o->batch * o->grad_accum > INT_MAX / t->pg.world)
+    cddp_die(CDDP_EXIT_USAGE, "--batch %lld x --grad-accum %lld x %d ranks: a global batch above "
+             "2^31 - 1 samples", (long long)o->batch, (long long)o->grad_accum, t->pg.world);
   int gpu = cddp_backend_device_for(o->device, t->pg.local_rank);
   t->be = cddp_backend_get(o->device, gpu);
   describe_device(t, gpu);
@@ -289,6 +293,9 @@ static void setup(trainer *t) {
              "--grad-accum %lld: no full step", o->train,
              (long long)cddp_loader_samples_per_epoch(t->train), (long long)o->batch,
              (long long)o->grad_accum);
+  if (!o->max_steps && o->epochs > INT64_MAX / t->spe)
+    cddp_die(CDDP_EXIT_USAGE, "--epochs %lld: %lld x %lld steps per epoch overflows a step count",
+             (long long)o->epochs, (long long)o->epochs, (long long)t->spe);
   t->total = o->max_steps > 0 ? o->max_steps : o->epochs * t->spe;
 
   t->comm = cddp_comm_create(&t->pg, be, o->comm, o->timeout);

@@ -70,6 +70,28 @@ static void test_errors(void **s) {
   expect_usage(1, (const char *[]){"stray"}, "stray");
   expect_usage(4, (const char *[]){"--model", "vit", "--variant", "kaggle"}, "--variant kaggle");
   expect_usage(3, (const char *[]){"--train", "x.h5", "--batch=0"}, "--batch 0");
+  /* 64-bit values are range-checked, not wrapped to 32 bits */
+  expect_usage(3, (const char *[]){"--train", "x.h5", "--batch=4294967424"},
+               "--batch 4294967424: must be at most 2147483647");
+  expect_usage(4, (const char *[]){"--train", "x.h5", "--grad-accum", "1073741824"},
+               "--grad-accum 1073741824: must be at most 16777215");
+  expect_usage(2, (const char *[]){"--batch", "99999999999999999999"},
+               "--batch 99999999999999999999: not an integer");
+  expect_usage(3, (const char *[]){"--train", "x.h5", "--threads=100000"}, "--threads 100000: must be in [0,");
+  expect_usage(3, (const char *[]){"--train", "x.h5", "--loader-threads=100000"},
+               "--loader-threads 100000: must be at most");
+  expect_usage(3, (const char *[]){"--train", "x.h5", "--emb-dim=4294967312"}, "--emb-dim 4294967312");
+  /* rates are non-negative (-1 for --emb-lr means "same as --lr") */
+  expect_usage(4, (const char *[]){"--train", "x.h5", "--emb-lr", "-5"}, "--emb-lr -5: must be >= 0");
+  expect_usage(4, (const char *[]){"--train", "x.h5", "--gamma", "-1"}, "--gamma -1: must be >= 0");
+  expect_usage(3, (const char *[]){"--train", "x.h5", "--bucket-mb=1e300"}, "--bucket-mb 1e+300");
+  /* a usage error names the flag, never the parser's source file */
+  char err[4096];
+  g_nargs = 2;
+  g_args[0] = "--steps", g_args[1] = "5";
+  assert_int_equal(run_child(parse_child, NULL, err, sizeof err), 2);
+  if (strstr(err, "options.c")) fail_msg("usage error names our source: '%s'", err);
+  if (strncmp(err, "cddp: unknown option --steps", 28)) fail_msg("stderr '%s'", err);
 }
 
 static void write_file(const char *path, const char *text) {
