@@ -7,13 +7,13 @@ size_t cddp_dtype_size(cddp_dtype t) {
     case CDDP_F32: case CDDP_I32: return 4;
     case CDDP_F16: case CDDP_BF16: return 2;
     case CDDP_U8: return 1;
-    case CDDP_I64: return 8;
+    case CDDP_I64: case CDDP_F64: case CDDP_U64: return 8;
   }
   return 0;
 }
 
 const char *cddp_dtype_name(cddp_dtype t) {
-  static const char *names[] = {"fp32", "fp16", "bf16", "int32", "uint8", "int64"};
+  static const char *names[] = {"fp32", "fp16", "bf16", "int32", "uint8", "int64", "fp64", "uint64"};
   return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
 }
 

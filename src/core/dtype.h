@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { CDDP_F32 = 0, CDDP_F16, CDDP_BF16, CDDP_I32, CDDP_U8, CDDP_I64 } cddp_dtype;
+/* F64 and U64 appear only in collectives of statistics (sums of losses,
+ * metric counts). */
+typedef enum { CDDP_F32 = 0, CDDP_F16, CDDP_BF16, CDDP_I32, CDDP_U8, CDDP_I64, CDDP_F64, CDDP_U64 } cddp_dtype;
 
 size_t cddp_dtype_size(cddp_dtype t);
 const char *cddp_dtype_name(cddp_dtype t);

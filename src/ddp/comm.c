@@ -47,9 +47,10 @@ void cddp_comm_reserve(cddp_comm *c, size_t bytes) { c->vt->reserve(c, bytes); }
 
 cddp_comm_handle *cddp_allreduce(cddp_comm *c, void *buf, size_t count, cddp_dtype t,
                                  cddp_reduce_op op) {
-  if (t != CDDP_F32 && t != CDDP_F16 && t != CDDP_BF16)
-    cddp_die(CDDP_EXIT_USAGE, "all-reduce of %s is not supported (F32, F16, BF16)",
-             cddp_dtype_name(t));
+  int half_or_f32 = t == CDDP_F32 || t == CDDP_F16 || t == CDDP_BF16;
+  if (!half_or_f32 && !((t == CDDP_F64 || t == CDDP_U64) && op == CDDP_RED_SUM))
+    cddp_die(CDDP_EXIT_USAGE, "all-reduce of %s is not supported (F32, F16, BF16; sums of F64, "
+             "U64)", cddp_dtype_name(t));
   cddp_coll k = {.kind = CDDP_COLL_ALLREDUCE, .buf = buf, .count = count, .dtype = t, .op = op};
   return c->vt->post(c, &k);
 }
@@ -100,4 +101,32 @@ cddp_comm_handle *cddp_barrier(cddp_comm *c) {
 void cddp_comm_wait(cddp_comm *c, cddp_comm_handle *h) { c->vt->wait(c, h, NULL); }
 void cddp_comm_wait_timed(cddp_comm *c, cddp_comm_handle *h, double *done_s) {
   c->vt->wait(c, h, done_s);
+}
+
+void cddp_comm_sum_host(cddp_comm *c, void *host, size_t count, cddp_dtype t, void *dev_scratch) {
+  if (c->world == 1 || !count) return;
+  const cddp_backend *be = c->be;
+  size_t bytes = count * cddp_dtype_size(t);
+  void *buf = be->is_device ? dev_scratch : host;
+  if (be->is_device) be->memcpy_h2d(dev_scratch, host, bytes, be->compute);
+  cddp_comm_wait(c, cddp_allreduce(c, buf, count, t, CDDP_RED_SUM));
+  if (be->is_device) {
+    be->memcpy_d2h(host, dev_scratch, bytes, be->compute);
+    be->stream_sync(be->compute);
+  }
+}
+
+void cddp_comm_allgather_host(cddp_comm *c, const void *send, void *recv, size_t bytes) {
+  const cddp_backend *be = c->be;
+  size_t all = bytes * (size_t)c->world;
+  if (!be->is_device) {
+    cddp_comm_wait(c, cddp_allgather(c, send, recv, bytes));
+    return;
+  }
+  char *d = be->malloc(all);
+  be->memcpy_h2d(d + (size_t)c->rank * bytes, send, bytes, be->compute);
+  cddp_comm_wait(c, cddp_allgather(c, d + (size_t)c->rank * bytes, d, bytes));
+  be->memcpy_d2h(recv, d, all, be->compute);
+  be->stream_sync(be->compute);
+  be->free(d);
 }

@@ -48,6 +48,17 @@ cddp_comm_handle *cddp_barrier(cddp_comm *c);
  * waits on the collective's event and the host does not) and frees the handle. */
 void cddp_comm_wait(cddp_comm *c, cddp_comm_handle *h);
 
+/* Blocking collectives on host arrays (statistics, flags, small state) that
+ * take the same path as every other collective (MPI or NCCL, --timeout
+ * applies). cddp_comm_sum_host: in-place sum of count elements of t (F32,
+ * F64, U64); with a device backend the values travel through dev_scratch
+ * (count elements, allocated at set-up), and the call synchronises the
+ * compute stream. cddp_comm_allgather_host: recv (world * bytes) gets every
+ * rank's send in rank order; with a device backend it allocates a device
+ * buffer for the call (set-up or checkpoint time only). */
+void cddp_comm_sum_host(cddp_comm *c, void *host, size_t count, cddp_dtype t, void *dev_scratch);
+void cddp_comm_allgather_host(cddp_comm *c, const void *send, void *recv, size_t bytes);
+
 /* cddp_comm_wait_timed: as cddp_comm_wait, and *done_s (if not NULL) gets the
  * CLOCK_MONOTONIC second at which the collective completed (MPI: when the
  * communication thread finished it; NCCL: when the host waited, since the

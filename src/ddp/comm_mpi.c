@@ -128,8 +128,11 @@ static void run_coll(comm_mpi *m, cddp_coll *k) {
   switch (k->kind) {
   case CDDP_COLL_ALLREDUCE: {
     size_t es = cddp_dtype_size(k->dtype);
-    MPI_Datatype dt = k->dtype == CDDP_F32 ? MPI_FLOAT : MPI_UINT16_T;
-    MPI_Op op = k->dtype == CDDP_F32 ? MPI_SUM : k->dtype == CDDP_F16 ? m->op_f16 : m->op_bf16;
+    MPI_Datatype dt = k->dtype == CDDP_F32   ? MPI_FLOAT
+                      : k->dtype == CDDP_F64 ? MPI_DOUBLE
+                      : k->dtype == CDDP_U64 ? MPI_UINT64_T
+                                             : MPI_UINT16_T;
+    MPI_Op op = k->dtype == CDDP_F16 ? m->op_f16 : k->dtype == CDDP_BF16 ? m->op_bf16 : MPI_SUM;
     for (size_t off = 0; off < k->count; off += MPI_CHUNK) {
       size_t n = k->count - off < MPI_CHUNK ? k->count - off : MPI_CHUNK;
       if (m->poll_ns > 0) {

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/dataset.h"
+#include "ddp/comm.h"
 #include "ddp/process_group.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
@@ -53,9 +54,10 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
                   e->data);
     corpus[0] = NULL;
   }
+  cddp_comm *comm = cddp_comm_create(&pg, be, e->comm, e->timeout);
   cddp_evaluator ev;
-  cddp_evaluator_init(&ev, m, e->data, (int)o.batch, pg.rank, pg.world, (int)o.recall_k,
-                      o.max_table_rows, corpus, 2);
+  cddp_evaluator_init(&ev, m, comm, e->data, (int)o.batch, (int)o.recall_k, o.max_table_rows,
+                      corpus, 2);
   cddp_metrics_result r;
   double te = cddp_train_now();
   cddp_evaluator_run(&ev, &r);
@@ -73,6 +75,7 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
   cddp_progress_close(&prog);
   cddp_log_info("eval done in %.1f s", cddp_train_now() - t0);
   cddp_evaluator_free(&ev);
+  cddp_comm_destroy(comm);
   cddp_model_destroy(m);
   cddp_ckpt_meta_free(&meta);
   cddp_pg_finalize(&pg);

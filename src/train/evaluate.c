@@ -1,35 +1,14 @@
 #include "train/evaluate.h"
 
 #include <math.h>
-#include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check_mpi.h"
 #include "core/error.h"
 #include "data/dataset.h"
 
 const char *cddp_metrics_kind_name(cddp_schema s) {
   return s == CDDP_SCHEMA_CTR ? "ctr" : s == CDDP_SCHEMA_IMAGE ? "class" : "retrieval";
-}
-
-static int mpi_up(void) {
-  int init = 0, fin = 0;
-  MPI_Initialized(&init);
-  MPI_Finalized(&fin);
-  return init && !fin;
-}
-
-void cddp_sum_f64(double *x, int n) {
-  if (mpi_up()) mpiCheck(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-}
-
-void cddp_sum_u64(uint64_t *x, size_t n) {
-  if (!mpi_up()) return;
-  for (size_t off = 0; off < n; off += 1 << 24) { /* int counts */
-    size_t k = n - off < (1u << 24) ? n - off : (1u << 24);
-    mpiCheck(MPI_Allreduce(MPI_IN_PLACE, x + off, (int)k, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD));
-  }
 }
 
 /* Item categories from the corpus files; later pairs win. */
@@ -65,12 +44,13 @@ static void read_corpus(int32_t *cats, int64_t num_items, const char *const *fil
   }
 }
 
-void cddp_evaluator_init(cddp_evaluator *e, cddp_model *m, const char *path, int batch, int rank,
-                         int world, int recall_k, int64_t max_table_rows,
+void cddp_evaluator_init(cddp_evaluator *e, cddp_model *m, cddp_comm *comm, const char *path,
+                         int batch, int recall_k, int64_t max_table_rows,
                          const char *const *corpus, int n_corpus) {
   const cddp_backend *be = m->be;
-  *e = (cddp_evaluator){.m = m, .be = be, .rank = rank, .world = world, .recall_k = recall_k,
-                        .batch = batch};
+  int rank = cddp_comm_rank(comm), world = cddp_comm_world(comm);
+  *e = (cddp_evaluator){.m = m, .be = be, .comm = comm, .rank = rank, .world = world,
+                        .recall_k = recall_k, .batch = batch};
   cddp_loader_opts lo = {.rank = rank, .world = world, .batch = batch, .eval = CDDP_EVAL_CONTIGUOUS,
                          .shuffle = CDDP_SHUFFLE_NONE,
                          .max_table_rows = max_table_rows};
@@ -114,6 +94,9 @@ void cddp_evaluator_init(cddp_evaluator *e, cddp_model *m, const char *path, int
     e->true_score = cddp_xmalloc(sizeof(float) * batch, "true scores");
     e->above = cddp_xmalloc(sizeof(int64_t) * batch, "ranks");
   }
+  /* device staging of the metric sums (5 doubles, or the AUC histograms) */
+  size_t n = e->acc.hist_pos && (size_t)e->acc.nbins > 5 ? (size_t)e->acc.nbins : 5;
+  if (be->is_device && world > 1) e->d_sums = be->malloc(n * 8);
 }
 
 void cddp_evaluator_free(cddp_evaluator *e) {
@@ -123,6 +106,7 @@ void cddp_evaluator_free(cddp_evaluator *e) {
   cddp_devbatch_free(&e->db);
   cddp_metrics_free(&e->acc);
   free(e->h_out);
+  if (e->d_sums) be->free(e->d_sums);
   if (e->d_ids) {
     be->free(e->d_ids);
     be->free(e->d_cats);
@@ -204,10 +188,10 @@ void cddp_evaluator_run(cddp_evaluator *e, cddp_metrics_result *r) {
     }
     cddp_devbatch_consumed(&e->db);
   }
-  cddp_sum_f64(e->acc.sums, 5);
-  if (e->acc.hist_pos && e->world > 1) {
-    cddp_sum_u64(e->acc.hist_pos, e->acc.nbins);
-    cddp_sum_u64(e->acc.hist_neg, e->acc.nbins);
+  cddp_comm_sum_host(e->comm, e->acc.sums, 5, CDDP_F64, e->d_sums);
+  if (e->acc.hist_pos) {
+    cddp_comm_sum_host(e->comm, e->acc.hist_pos, (size_t)e->acc.nbins, CDDP_U64, e->d_sums);
+    cddp_comm_sum_host(e->comm, e->acc.hist_neg, (size_t)e->acc.nbins, CDDP_U64, e->d_sums);
   }
   cddp_metrics_result_get(&e->acc, e->world == 1, r);
 }

@@ -1,6 +1,6 @@
 /* Evaluation over each rank's shard of an eval file (every sample exactly
  * once, no padding duplicates), metrics combined across ranks with
- * MPI_Allreduce on plain sums (exact for counts; AUC from merged
+ * all-reduces of plain sums through the communication layer (exact for counts; AUC from merged
  * histograms, or exact when one rank holds all samples).
  * ctr: AUC, logloss, accuracy; image: accuracy, cross-entropy;
  * two_tower: Recall@K of the user embedding against the full item corpus
@@ -12,6 +12,7 @@
 #define CDDP_TRAIN_EVALUATE_H
 
 #include "data/loader.h"
+#include "ddp/comm.h"
 #include "model/model.h"
 #include "train/devbatch.h"
 #include "train/metrics.h"
@@ -19,6 +20,8 @@
 typedef struct {
   cddp_model *m;
   const cddp_backend *be;
+  cddp_comm *comm;
+  void *d_sums; /* device staging of the sums (device backends, several ranks) */
   cddp_loader *loader;
   cddp_devbatch db;
   cddp_metrics acc;
@@ -35,17 +38,13 @@ typedef struct {
 
 /* corpus: files whose (item_id, item_cat) pairs give item categories
  * (two_tower; NULL entries skipped). */
-void cddp_evaluator_init(cddp_evaluator *e, cddp_model *m, const char *path, int batch, int rank,
-                         int world, int recall_k, int64_t max_table_rows,
+void cddp_evaluator_init(cddp_evaluator *e, cddp_model *m, cddp_comm *comm, const char *path,
+                         int batch, int recall_k, int64_t max_table_rows,
                          const char *const *corpus, int n_corpus);
 void cddp_evaluator_free(cddp_evaluator *e);
 /* Collective over all ranks. */
 void cddp_evaluator_run(cddp_evaluator *e, cddp_metrics_result *r);
 /* Schema-level kind of metrics for a dataset. */
 const char *cddp_metrics_kind_name(cddp_schema s);
-
-/* Sums across ranks (MPI_COMM_WORLD, in place). */
-void cddp_sum_f64(double *x, int n);
-void cddp_sum_u64(uint64_t *x, size_t n);
 
 #endif

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/check_mpi.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/loader.h"
@@ -139,6 +138,7 @@ typedef struct {
   int have_eval;
   cddp_progress prog;
   float *loss_acc; /* device: loss sum over the logging interval */
+  void *d_stats;   /* device staging of the logging-step sums */
   char *config_ini;
   int64_t spe, total, A;
   const char *kind;
@@ -146,16 +146,16 @@ typedef struct {
 } trainer;
 
 /* "cuda:G" on one rank; "cuda, GPU by rank G0,G1,..." on several (local GPU
- * indices, the first 32 ranks). Collective; called before the comm exists. */
+ * indices, the first 32 ranks). Collective. */
 static void describe_device(trainer *t, int gpu) {
   const cddp_options *o = t->o;
-  int W = t->pg.world, *all = NULL;
-  if (t->pg.rank == 0) all = cddp_xmalloc(sizeof(int) * (size_t)W, "GPU of every rank");
-  mpiCheck(MPI_Gather(&gpu, 1, MPI_INT, all, 1, MPI_INT, 0, MPI_COMM_WORLD));
+  int W = t->pg.world;
+  int *all = cddp_xmalloc(sizeof(int) * (size_t)W, "GPU of every rank");
+  cddp_comm_allgather_host(t->comm, &gpu, all, sizeof gpu);
   size_t n = sizeof t->device;
   if (!strcmp(o->device, "cpu")) { /* which OpenBLAS kernels: see kernels/cpu/cpu_blas_kernels.c */
     snprintf(t->device, n, "cpu (OpenBLAS %s)", cddp_cpu_blas_kernels());
-  } else if (all) {
+  } else {
     int len = W == 1 ? snprintf(t->device, n, "%.63s:%d", o->device, gpu)
                      : snprintf(t->device, n, "%.63s, GPU by rank ", o->device);
     for (int r = 0; W > 1 && r < W && r < 32; r++)
@@ -165,20 +165,17 @@ static void describe_device(trainer *t, int gpu) {
   free(all);
 }
 
-/* Every rank's model extra state (two_tower: logQ), gathered on rank 0 in rank
- * order; NULL when the model has none. Collective: every rank calls it. */
+/* Every rank's model extra state (two_tower: logQ) in rank order (all-gathered:
+ * only rank 0 writes it); NULL when the model has none. Collective. */
 static unsigned char *gather_extra_state(trainer *t, size_t *bytes) {
   size_t n = cddp_model_extra_state_bytes(t->m);
   *bytes = n;
   if (!n) return NULL;
-  if (n > (size_t)INT_MAX)
-    cddp_die(CDDP_EXIT_RUNTIME, "checkpoint: model state of %zu bytes exceeds one MPI message", n);
   unsigned char *mine = cddp_xmalloc(n, "model state");
   cddp_model_save_extra_state(t->m, mine);
   if (t->pg.world == 1) return mine;
-  unsigned char *all = NULL;
-  if (t->pg.rank == 0) all = cddp_xmalloc(n * (size_t)t->pg.world, "model state of all ranks");
-  mpiCheck(MPI_Gather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD));
+  unsigned char *all = cddp_xmalloc(n * (size_t)t->pg.world, "model state of all ranks");
+  cddp_comm_allgather_host(t->comm, mine, all, n);
   free(mine);
   return all;
 }
@@ -196,7 +193,7 @@ static void write_shards(trainer *t, int64_t step, cddp_ckpt_shards *sh) {
   for (int i = 0; i < n; i++)
     if (ps->p[i].flags & CDDP_PARAM_SHARDED)
       mine[2 * i] = ps->p[i].row_offset, mine[2 * i + 1] = ps->p[i].shape[0];
-  cddp_comm_wait(t->comm, cddp_allgather(t->comm, mine, all, sizeof(int64_t) * 2 * (size_t)n));
+  cddp_comm_allgather_host(t->comm, mine, all, sizeof(int64_t) * 2 * (size_t)n);
   *sh = (cddp_ckpt_shards){.world = W, .n_params = n,
                            .first = cddp_xcalloc(sizeof(int64_t) * (size_t)n * W, "shard layout"),
                            .count = cddp_xcalloc(sizeof(int64_t) * (size_t)n * W, "shard layout")};
@@ -218,6 +215,7 @@ static void save_checkpoint(trainer *t, int64_t step, int64_t epoch, int64_t pos
   if (t->m->sharded) write_shards(t, step, &shards); /* all shard files are renamed by now */
   if (t->pg.rank != 0) {
     free(shards.first), free(shards.count);
+    free(extra);
     return;
   }
   cddp_ckpt_meta meta = {.step = step, .epoch = epoch, .position = pos, .seed = o->seed,
@@ -262,7 +260,6 @@ static void setup(trainer *t) {
              "2^31 - 1 samples", (long long)o->batch, (long long)o->grad_accum, t->pg.world);
   int gpu = cddp_backend_device_for(o->device, t->pg.local_rank);
   t->be = cddp_backend_get(o->device, gpu);
-  describe_device(t, gpu);
   int ngpu = cddp_cuda_device_count();
   if (!strcmp(o->device, "cuda") && t->pg.local_rank == 0 && t->pg.local_world > ngpu)
     cddp_log_warn("%d ranks on this host share %d visible GPU(s) (GPU = local rank %% %d); "
@@ -299,6 +296,7 @@ static void setup(trainer *t) {
   t->total = o->max_steps > 0 ? o->max_steps : o->epochs * t->spe;
 
   t->comm = cddp_comm_create(&t->pg, be, o->comm, o->timeout);
+  describe_device(t, gpu);
   t->mcomm = (cddp_model_comm){.rank = t->pg.rank, .world = t->pg.world, .ctx = t->comm,
                                .allgather = mc_allgather, .allreduce_sum = mc_allreduce_sum,
                                .alltoallv = mc_alltoallv, .wait = mc_wait};
@@ -358,12 +356,13 @@ static void setup(trainer *t) {
                      o->lr, o->min_lr);
   cddp_devbatch_init(&t->db, be, &t->info, (int)o->batch);
   t->loss_acc = be->malloc(sizeof(float));
+  t->d_stats = be->malloc(8 * sizeof(double));
   be->memset0(t->loss_acc, sizeof(float), be->compute);
 
   if (o->eval[0]) {
     const char *corpus[2] = {o->train, o->eval};
-    cddp_evaluator_init(&t->ev, t->m, o->eval, (int)o->batch, t->pg.rank, t->pg.world,
-                        (int)o->recall_k, o->max_table_rows, corpus, 2);
+    cddp_evaluator_init(&t->ev, t->m, t->comm, o->eval, (int)o->batch, (int)o->recall_k,
+                        o->max_table_rows, corpus, 2);
     cddp_check_eval_data(&t->info, cddp_loader_info(t->ev.loader), o->train, o->eval);
     t->have_eval = 1;
   }
@@ -375,6 +374,7 @@ static void teardown(trainer *t) {
   if (t->have_eval) cddp_evaluator_free(&t->ev);
   cddp_devbatch_free(&t->db);
   be->free(t->loss_acc);
+  be->free(t->d_stats);
   cddp_amp_free(&t->amp);
   cddp_optimizer_free(&t->opt);
   cddp_reducer_destroy(t->red);
@@ -480,7 +480,7 @@ static void log_step(trainer *t, interval *iv, int64_t step, int64_t epoch, doub
   cddp_amp_get(&t->amp, &scale, NULL, &found_inf);
   double per_step = (double)t->o->batch * (double)t->A;
   double g[4] = {acc, (double)iv->samples, last, per_step};
-  cddp_sum_f64(g, 4);
+  cddp_comm_sum_host(t->comm, g, 4, CDDP_F64, t->d_stats);
   double loss = g[0] / g[1], last_loss = g[2] / g[3];
   /* Divergence: a non-finite loss that the fp16 scaler did not skip. */
   int diverged = t->amp.enabled ? (!isfinite(last_loss) && !found_inf) : !isfinite(loss);

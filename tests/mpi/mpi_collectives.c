@@ -121,6 +121,27 @@ static void test_allgather(void **st) {
   free(x), free(all), free(want);
 }
 
+/* Host statistics: exact f64 and u64 sums (values that an fp32 sum would
+ * round), and the host all-gather of small state. */
+static void test_host_stats(void **st) {
+  double d[3] = {1e16 + R, 0.125 * (R + 1), -3.0};
+  uint64_t u[2] = {((uint64_t)1 << 60) + (uint64_t)R, 7};
+  cddp_comm_sum_host(g_c, d, 3, CDDP_F64, NULL);
+  cddp_comm_sum_host(g_c, u, 2, CDDP_U64, NULL);
+  int ok = d[0] == 1e16 * W + (double)W * (W - 1) / 2 && d[1] == 0.125 * W * (W + 1) / 2 &&
+           d[2] == -3.0 * W;
+  ok &= u[0] == ((uint64_t)W << 60) + (uint64_t)(W * (W - 1) / 2) && u[1] == 7u * (uint64_t)W;
+  char mine[16], all[16 * 64];
+  snprintf(mine, sizeof mine, "rank%d", R);
+  cddp_comm_allgather_host(g_c, mine, all, 16);
+  for (int r = 0; r < W; r++) {
+    char want[16];
+    snprintf(want, sizeof want, "rank%d", r);
+    ok &= !strcmp(all + 16 * r, want);
+  }
+  assert_true(tu_all(g_c, ok));
+}
+
 static void test_allgatherv(void **st) {
   /* rank r sends (r * 977) % 1500 floats: rank 0 sends none; gaps between blocks */
   size_t rb[64], dp[64], total = 0;
@@ -224,6 +245,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_allgatherv),    cmocka_unit_test(test_alltoall),
       cmocka_unit_test(test_alltoallv),
       cmocka_unit_test(test_many_in_flight), cmocka_unit_test(test_timed_wait),
+      cmocka_unit_test(test_host_stats),
   };
   int fails = cmocka_run_group_tests(tests, NULL, NULL);
   cddp_comm_destroy(g_c);

@@ -6,6 +6,7 @@
  *   mismatch      rank 1 describes a different model (line 3 differs)
  *   die_startup   rank 1 dies right after start-up; rank 0 waits in a barrier
  *   timeout       rank 1 stalls without joining an all-reduce (timeout 2 s)
+ *   timeout_host  the same for a host sum of statistics (cddp_comm_sum_host)
  *   nccl_on_cpu   asks for the nccl backend with the CPU backend: usage error */
 #include <stdio.h>
 #include <string.h>
@@ -25,9 +26,14 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "die_startup") && pg.rank == 1)
     cddp_die(CDDP_EXIT_RUNTIME, "simulated start-up failure on rank 1");
   if (!strcmp(mode, "nccl_on_cpu")) cddp_comm_create(&pg, be, "nccl", 10.0);
-  cddp_comm *c = cddp_comm_create(&pg, be, "mpi", !strcmp(mode, "timeout") ? 2.0 : 60.0);
+  int timeout = !strcmp(mode, "timeout") || !strcmp(mode, "timeout_host");
+  cddp_comm *c = cddp_comm_create(&pg, be, "mpi", timeout ? 2.0 : 60.0);
 
-  if (!strcmp(mode, "die_startup") || !strcmp(mode, "timeout")) {
+  if (!strcmp(mode, "timeout_host")) {
+    if (pg.rank == 1) sleep(40);
+    double loss[4] = {1, 2, 3, 4};
+    cddp_comm_sum_host(c, loss, 4, CDDP_F64, NULL);
+  } else if (!strcmp(mode, "die_startup") || !strcmp(mode, "timeout")) {
     if (pg.rank == 1) sleep(40); /* stalled: never joins */
     float v = 1;
     cddp_comm_wait(c, !strcmp(mode, "timeout") ? cddp_allreduce(c, &v, 1, CDDP_F32, CDDP_RED_SUM)

@@ -56,6 +56,8 @@ static ncclDataType_t nccl_type(cddp_dtype t) {
   case CDDP_F32: return ncclFloat32;
   case CDDP_F16: return ncclFloat16;
   case CDDP_BF16: return ncclBfloat16;
+  case CDDP_F64: return ncclFloat64;
+  case CDDP_U64: return ncclUint64;
   default: cddp_die(CDDP_EXIT_USAGE, "NCCL all-reduce of %s is not supported", cddp_dtype_name(t));
   }
 }
