@@ -3,6 +3,8 @@
  *   mpirun -np N bench_allreduce [--max-mb 64] [--layers 16] [--layer-kf 256]
  *                                [--gemm 192] [--bucket-mb 4] [--steps 10] [--comm mpi]
  *
+ * Part 0: the one-value host sum the trainer runs at every step boundary to
+ * agree on a stop signal (cddp_comm_sum_host of 1 fp64): median and mean.
  * Part 1: cddp_allreduce (fp32, average) of 4 KB .. max-mb, reporting time,
  * algbw = bytes / time and busbw = algbw * 2(n-1)/n (as nccl-tests).
  * Part 2: a fake backward of `layers` layers, each an sgemm (gemm x gemm x
@@ -33,6 +35,30 @@ static const char *opts(int argc, char **argv, const char *name, const char *def
   for (int i = 1; i + 1 < argc; i++)
     if (!strcmp(argv[i], name)) return argv[i + 1];
   return def;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void bench_stop_flag(cddp_comm *c) {
+  enum { ITERS = 2000 };
+  static double t[ITERS];
+  double flag = 0, sum = 0;
+  for (int i = 0; i < 50; i++) cddp_comm_sum_host(c, &flag, 1, CDDP_F64, NULL);
+  for (int i = 0; i < ITERS; i++) {
+    double t0 = now_s();
+    flag = 0;
+    cddp_comm_sum_host(c, &flag, 1, CDDP_F64, NULL);
+    t[i] = now_s() - t0;
+    sum += t[i];
+  }
+  qsort(t, ITERS, sizeof *t, cmp_double);
+  if (cddp_comm_rank(c) == 0)
+    printf("# stop-flag agreement (1 fp64 host sum), %d ranks: median %.1f us, mean %.1f us, "
+           "p99 %.1f us over %d calls\n", cddp_comm_world(c), t[ITERS / 2] * 1e6,
+           sum / ITERS * 1e6, t[ITERS * 99 / 100] * 1e6, ITERS);
 }
 
 static void bench_busbw(cddp_comm *c, const cddp_backend *be, size_t max_bytes) {
@@ -122,6 +148,7 @@ int main(int argc, char **argv) {
   const cddp_backend *be = cddp_cpu_backend();
   be->set_threads(1);
   cddp_comm *c = cddp_comm_create(&pg, be, opts(argc, argv, "--comm", "mpi"), 120.0);
+  bench_stop_flag(c);
   bench_busbw(c, be, (size_t)(opt(argc, argv, "--max-mb", 64) * (1 << 20)));
   bench_overlap(c, be, (int)opt(argc, argv, "--layers", 16),
                 (size_t)(opt(argc, argv, "--layer-kf", 256) * 1000), (int)opt(argc, argv, "--gemm", 192),

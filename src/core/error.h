@@ -20,7 +20,9 @@ enum {
   CDDP_EXIT_RUNTIME = 1,  /* a library call or the system failed */
   CDDP_EXIT_USAGE = 2,    /* bad flag, option, configuration or mismatch across ranks */
   CDDP_EXIT_DATA = 3,     /* bad input data: file, schema, row, value */
-  CDDP_EXIT_DIVERGED = 4, /* non-finite loss outside AMP skips */
+  CDDP_EXIT_DIVERGED = 4, /* non-finite loss or parameters, or a collapsed fp16 loss scale */
+  CDDP_EXIT_STOPPED = 75, /* stopped by a signal after writing a checkpoint: resumable
+                             (EX_TEMPFAIL: "try again later") */
 };
 
 /* Rank used in messages; -1 before the process group exists. */

@@ -475,5 +475,6 @@ void cddp_options_print_help(FILE *f, int cmd) {
             cmd == CDDP_CMD_TRAIN && d->per_rank ? " [per rank]" : "");
   }
   fprintf(f, "\nExit codes: 0 done, 1 runtime failure, 2 usage/configuration error, "
-             "3 bad input data, 4 training diverged.\n");
+             "3 bad input data, 4 training diverged, 75 stopped by a signal (SIGTERM, SIGINT, "
+             "SIGUSR1) after writing a checkpoint: resumable with --resume auto.\n");
 }

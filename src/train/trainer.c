@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "train/devbatch.h"
 #include "train/evaluate.h"
 #include "train/optimizer.h"
+#include "train/preempt.h"
 #include "train/progress.h"
 #include "train/schedule.h"
 
@@ -504,8 +506,36 @@ static void log_step(trainer *t, interval *iv, int64_t step, int64_t epoch, doub
   *iv = (interval){.t0 = cddp_train_now(), .last_check = step};
 }
 
-/* Trains from `step` on; returns the step reached. */
-static int64_t train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) {
+/* Whether any rank received a stop signal: a one-value sum over the ranks at
+ * every step boundary. On device backends with several ranks, the sum would
+ * synchronise the host with the GPU, so it happens at logging steps only,
+ * where the loss is read anyway. */
+static int agree_stop(trainer *t, int log_step) {
+  if (t->be->is_device && t->pg.world > 1 && !log_step) return 0;
+  double any = cddp_preempt_signal() != 0;
+  cddp_comm_sum_host(t->comm, &any, 1, CDDP_F64, t->d_stats);
+  return any > 0;
+}
+
+/* Ends the run at a step boundary after a stop signal: a checkpoint (unless
+ * this step already has one) and the exit status. */
+static int stop_now(trainer *t, int64_t step, int64_t epoch, int64_t pos, int have_ckpt) {
+  int sig = cddp_preempt_signal();
+  const char *why = sig ? cddp_preempt_signal_name(sig) : "a signal on another rank";
+  if (!t->o->checkpoint_dir[0]) {
+    cddp_log_warn("stopped by %s after step %lld; no --checkpoint-dir, so nothing was saved",
+                  why, (long long)step);
+    return 128 + (sig ? sig : SIGTERM);
+  }
+  if (!have_ckpt) save_checkpoint(t, step, epoch, pos);
+  cddp_log_info("stopped by %s after step %lld, checkpoint written; continue with --resume auto "
+                "(exit status %d)", why, (long long)step, CDDP_EXIT_STOPPED);
+  return CDDP_EXIT_STOPPED;
+}
+
+/* Trains from `step` on; returns the process exit status and puts the step
+ * reached in *end. */
+static int train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos, int64_t *end) {
   cddp_options *o = t->o;
   const cddp_backend *be = t->be;
   cddp_model *m = t->m;
@@ -562,30 +592,36 @@ static int64_t train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos) 
       iv.bytes += (double)st->bytes_sent + m->a2a_bytes;
       iv.a2a_ms += m->a2a_wait_ms;
       int end_epoch = s + 1 == t->spe;
-      if (step % o->log_every == 0 || step == t->total || end_epoch)
-        log_step(t, &iv, step, epoch, lr_factor);
+      /* where the next step starts: what a checkpoint of this step records */
+      int64_t next_epoch = end_epoch ? epoch + 1 : epoch, next_pos = end_epoch ? 0 : (s + 1) * t->A;
+      int log_now = step % o->log_every == 0 || step == t->total || end_epoch;
+      if (log_now) log_step(t, &iv, step, epoch, lr_factor);
       if (t->have_eval && ((o->eval_every > 0 && step % o->eval_every == 0) || end_epoch)) {
         evaluate(t, step, epoch);
         last_eval = step;
       }
       if (o->checkpoint_dir[0] && o->checkpoint_every > 0 && step % o->checkpoint_every == 0) {
-        save_checkpoint(t, step, end_epoch ? epoch + 1 : epoch, end_epoch ? 0 : (s + 1) * t->A);
+        save_checkpoint(t, step, next_epoch, next_pos);
         last_ckpt = step;
       }
+      if (step < t->total && agree_stop(t, log_now)) {
+        *end = step;
+        return stop_now(t, step, next_epoch, next_pos, last_ckpt == step);
+      }
       if (o->stop_after > 0 && step == o->stop_after && step < t->total) {
-        if (o->checkpoint_dir[0] && last_ckpt != step)
-          save_checkpoint(t, step, end_epoch ? epoch + 1 : epoch, end_epoch ? 0 : (s + 1) * t->A);
+        if (o->checkpoint_dir[0] && last_ckpt != step) save_checkpoint(t, step, next_epoch, next_pos);
         cddp_log_info("--stop-after %lld: stopping; continue with --resume", (long long)step);
-        return step;
+        *end = step;
+        return CDDP_EXIT_OK;
       }
       if (step == t->total) {
         if (t->have_eval && last_eval != step) evaluate(t, step, epoch);
-        if (o->checkpoint_dir[0] && last_ckpt != step)
-          save_checkpoint(t, step, end_epoch ? epoch + 1 : epoch, end_epoch ? 0 : (s + 1) * t->A);
+        if (o->checkpoint_dir[0] && last_ckpt != step) save_checkpoint(t, step, next_epoch, next_pos);
       }
     }
   }
-  return step;
+  *end = step;
+  return CDDP_EXIT_OK;
 }
 
 int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
@@ -594,6 +630,7 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   if (o->quiet) cddp_log_set_quiet(1);
   cddp_pg_init(&t.pg, argc, argv);
   if (t.pg.world > 1) cddp_pg_log_hosts(&t.pg); /* before setup starts the comm thread */
+  cddp_preempt_install(t.pg.rank);
   setup(&t);
   int64_t epoch, pos;
   int64_t step = resume(&t, &epoch, &pos);
@@ -604,7 +641,9 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
                 o->model, o->variant, o->train, t.pg.world, t.pg.world > 1 ? "s" : "", t.device,
                 o->comm, o->precision, (long long)(o->batch * t.A * t.pg.world),
                 (long long)t.total, (long long)t.spe);
-  int64_t end = step < t.total ? train_loop(&t, step, epoch, pos) : step;
+  int64_t end = step;
+  int status = step < t.total ? train_loop(&t, step, epoch, pos, &end) : CDDP_EXIT_OK;
+  cddp_preempt_uninstall();
   cddp_progress_summary(&t.prog, cddp_train_now() - t_start);
   cddp_progress_close(&t.prog);
   const char *check = getenv("CDDP_CHECK_REPLICAS"); /* debugging aid, docs/ddp.md */
@@ -612,5 +651,5 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
     cddp_ddp_check_replicas(t.comm, t.m->params.master, t.m->params.n_replicated, end - step);
   teardown(&t);
   cddp_pg_finalize(&t.pg);
-  return CDDP_EXIT_OK;
+  return status;
 }
