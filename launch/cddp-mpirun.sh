@@ -9,7 +9,10 @@
 # Everything after the options is the cddp command line. Ranks are bound to
 # cores in blocks so that the OpenMP/OpenBLAS threads of a rank stay local;
 # each rank picks its GPU from its local rank (DESIGN §4). Environment:
-# CDDP (path of the binary, default: cddp on PATH or ./build/cddp).
+# CDDP (path of the binary, default: cddp on PATH or ./build/cddp),
+# CDDP_STOP_GRACE (seconds mpirun waits after its own SIGTERM before SIGKILL;
+# default 120). SIGTERM, SIGINT or SIGUSR1 to this script stop the run at the
+# next step with a checkpoint (exit 75); see docs/train.md "Pre-emption".
 set -euo pipefail
 np="" hostfile="" threads=""
 extra=()
@@ -52,4 +55,18 @@ if [ "$(id -u)" = 0 ]; then
 fi
 # more ranks than cores (a laptop test): let Open MPI oversubscribe
 if [ -z "$hostfile" ] && [ "$np" -gt "$cores" ]; then mpi=(mpirun -np "$np" --oversubscribe); fi
-exec "${mpi[@]}" "${extra[@]}" "$bin" "${args[@]}"
+# Pre-emption (docs/train.md): mpirun answers SIGTERM/SIGINT by killing the job
+# (SIGTERM to every rank, SIGKILL a second later), but forwards SIGUSR1 as is.
+# So a stop request to this script reaches the ranks as SIGUSR1: they agree on
+# a step, write a checkpoint and exit 75, which becomes this script's status.
+# mpirun runs in its own session, so that a terminal's Ctrl-C reaches only this
+# script; its SIGKILL grace is raised for schedulers that signal it directly.
+mpi+=(--mca odls_base_sigkill_timeout "${CDDP_STOP_GRACE:-120}")
+setsid "${mpi[@]}" "${extra[@]}" "$bin" "${args[@]}" &
+pid=$!
+trap 'kill -USR1 "$pid" 2>/dev/null || true' TERM INT USR1
+while :; do
+  rc=0
+  wait "$pid" || rc=$?
+  kill -0 "$pid" 2>/dev/null || exit "$rc" # otherwise wait was interrupted by a trap
+done
