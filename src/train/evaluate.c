@@ -163,7 +163,7 @@ void cddp_evaluator_run(cddp_evaluator *e, cddp_metrics_result *r) {
     const cddp_batch *hb = cddp_loader_next(e->loader);
     if (m->sharded) { /* forward is collective: ranks out of batches join with empty ones */
       double more = hb != NULL;
-      cddp_sum_f64(&more, 1);
+      cddp_comm_sum_host(e->comm, &more, 1, CDDP_F64, e->d_sums);
       if (more == 0) break;
       if (!hb) {
         const cddp_batch empty = {0};
