@@ -63,14 +63,14 @@ static void plan_auto(cddp_shard_plan *p, int64_t dense_threshold) {
   for (int k = 0; k < m; k++) {
     cddp_shard_table *t = &p->t[order[k]];
     double bytes = (double)t->rows * t->dim;
-    if (p->world > 1 && bytes > total / p->world && t->rows >= p->world) {
-      t->kind = CDDP_SHARD_ROW;
-      for (int r = 0; r < p->world; r++) load[r] += bytes / p->world, ntab[r]++;
-      continue;
-    }
     int best = 0;
     for (int r = 1; r < p->world; r++)
       if (load[r] < load[best] || (load[r] == load[best] && ntab[r] < ntab[best])) best = r;
+    if (p->world > 1 && load[best] + bytes > 1.1 * total / p->world && t->rows >= p->world) {
+      t->kind = CDDP_SHARD_ROW; /* whole, it would overload even the emptiest rank */
+      for (int r = 0; r < p->world; r++) load[r] += bytes / p->world, ntab[r]++;
+      continue;
+    }
     t->kind = CDDP_SHARD_TABLE;
     t->owner = best;
     load[best] += bytes;

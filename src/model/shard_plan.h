@@ -30,8 +30,9 @@ typedef struct {
  * (KIND replicated|table|row, RANK for table; NAME with or without
  * ".weight"), NULL or "" for none. auto: tables of at most dense_threshold
  * rows stay replicated; the others go, largest first, to the rank with the
- * fewest bytes so far (ties: fewest tables, i.e. lookups), and a table larger
- * than an even share of all sharded bytes is split row-wise. Dies with exit 2
+ * fewest bytes so far (ties: fewest tables, i.e. lookups), unless that would
+ * put the rank more than 10 % over an even share of all sharded bytes: then
+ * the table is split row-wise over every rank. Dies with exit 2
  * naming the table for an unknown name, kind or rank, or a row-wise table
  * with fewer rows than ranks. */
 void cddp_shard_plan_make(cddp_shard_plan *p, int world, int rank, int n, const char *const *names,

@@ -69,6 +69,7 @@ void cddp_progress_log(cddp_progress *p, const cddp_progress_rec *r) {
   json_object_object_add(o, "exposed_comm_ms", num(r->exposed_comm_ms));
   json_object_object_add(o, "bytes", num(r->bytes));
   json_object_object_add(o, "exposed_a2a_ms", num(r->a2a_exposed_ms));
+  json_object_object_add(o, "a2a_bytes", num(r->a2a_bytes));
   json_object_object_add(o, "last_step_skipped", json_object_new_boolean(r->skipped));
   json_object_object_add(o, "time_s", num(cddp_train_now() - p->t_start));
   json_put(p, o);

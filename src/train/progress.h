@@ -16,6 +16,7 @@ typedef struct {
   double backward_ms, comm_ms, exposed_comm_ms; /* means per step over the interval */
   double bytes;            /* payload bytes per step sent by this rank */
   double a2a_exposed_ms;   /* sharded embeddings: time waited on their all-to-alls per step */
+  double a2a_bytes;        /* of bytes: what their all-to-alls sent to other ranks */
   int skipped;             /* the AMP scaler skipped the last step */
 } cddp_progress_rec;
 

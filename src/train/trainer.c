@@ -455,7 +455,7 @@ static int64_t resume(trainer *t, int64_t *epoch, int64_t *pos) {
 
 typedef struct {
   int64_t steps, samples, last_check;
-  double t0, backward_ms, comm_ms, exposed_ms, bytes, a2a_ms;
+  double t0, backward_ms, comm_ms, exposed_ms, bytes, a2a_ms, a2a_bytes;
 } interval;
 
 /* Shards see only their own rows' gradients: every rank must still take the
@@ -499,6 +499,7 @@ static void log_step(trainer *t, interval *iv, int64_t step, int64_t epoch, doub
                          .loss_scale = scale, .backward_ms = iv->backward_ms / n,
                          .comm_ms = iv->comm_ms / n, .exposed_comm_ms = iv->exposed_ms / n,
                          .bytes = iv->bytes / n, .a2a_exposed_ms = iv->a2a_ms / n,
+                         .a2a_bytes = iv->a2a_bytes / n,
                          .skipped = found_inf};
   cddp_progress_log(&t->prog, &r);
   cddp_progress_account(&t->prog, (double)iv->samples * t->pg.world, dt, iv->exposed_ms);
@@ -591,6 +592,7 @@ static int train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos, int6
       iv.exposed_ms += st->exposed_ms;
       iv.bytes += (double)st->bytes_sent + m->a2a_bytes;
       iv.a2a_ms += m->a2a_wait_ms;
+      iv.a2a_bytes += m->a2a_bytes;
       int end_epoch = s + 1 == t->spe;
       /* where the next step starts: what a checkpoint of this step records */
       int64_t next_epoch = end_epoch ? epoch + 1 : epoch, next_pos = end_epoch ? 0 : (s + 1) * t->A;
