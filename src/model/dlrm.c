@@ -66,7 +66,13 @@ static void dlrm_forward(cddp_model *m, const cddp_batch *b, int train, float gr
   d->n = n;
   /* the sharded tables' vectors travel while the local tables and the
    * bottom MLP compute */
-  cddp_shemb_fwd_start(&d->sh, c, b->sparse, NT, n);
+  if (d->sh.n) {
+    const int32_t *ids[NT];
+    int ld[NT];
+    for (int t = 0, k = 0; t < NT; t++)
+      if (d->sharded[t]) ids[k] = b->sparse ? b->sparse + t : NULL, ld[k++] = NT;
+    cddp_shemb_fwd_start(&d->sh, c, ids, ld, n);
+  }
   for (int t = 0; t < NT; t++)
     if (!d->sharded[t])
       cddp_embbag_fwd(&d->emb[t], c, b->sparse + t, NT, n, d->it.T + (size_t)(1 + t) * D, ldT);
@@ -145,7 +151,7 @@ cddp_model *cddp_dlrm_create(const cddp_model_config *cfg, const cddp_data_info 
     d->sharded[t] = m->sharded = 1;
     d->emb[t] = (cddp_embbag){.rows = st->rows, .dim = v->D, .bag = 1};
     d->emb[t].id = cddp_shemb_add(&d->sh, &m->params, names[t], st->rows, first, count,
-                                  st->kind == CDDP_SHARD_ROW, st->owner, t, (1 + t) * v->D);
+                                  st->kind == CDDP_SHARD_ROW, st->owner, 1, 0, (1 + t) * v->D);
   }
   cddp_mlp_init(&d->bot, &m->params, "bot_l", v->bot, v->nbot, 1);
   int top[8], F = NT + 1;

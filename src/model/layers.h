@@ -152,57 +152,63 @@ void cddp_embbag_fwd(cddp_embbag *e, const cddp_lctx *c, const int32_t *ids, int
 void cddp_embbag_bwd(cddp_embbag *e, const cddp_lctx *c, const float *dout, int ldo,
                      const cddp_ready_hook *h);
 
-/* ---- embedding tables sharded across ranks (one id per sample and table) --------
- * Forward: each rank sends every id to the rank holding its row (bucketed by
- * owner; counts first, then ids, both all-to-all), owners look their rows up
- * and send the vectors back; backward sends the output gradients the same
- * way, and owners coalesce them into their shard's sparse gradient (sp_ids,
- * sp_rows, sp_n: local row ids, averaged over ranks) for the optimizer.
- * The id bookkeeping runs on the host: CPU backend only. */
+/* ---- embedding tables sharded across ranks ------------------------------------------
+ * Forward: each rank sends every valid id (bags: each id of the bag) to the
+ * rank holding its row (bucketed by owner; counts first, then ids, both
+ * all-to-all), owners look their rows up and send the vectors back, and the
+ * sender pools them into its output (sum, or mean over the valid ids).
+ * Backward sends the output gradients the same way, and owners coalesce them
+ * into their shard's sparse gradient (sp_ids, sp_rows, sp_n: local row ids,
+ * averaged over ranks) for the optimizer. The id bookkeeping runs on the
+ * host: CPU backend only. */
 #define CDDP_SHEMB_MAX 64
 typedef struct {
   int n, D, world, rank, B;
-  int col[CDDP_SHEMB_MAX];    /* column of the table's ids in the id matrix */
-  int slot[CDDP_SHEMB_MAX];   /* float offset of its vector in an output row */
+  int bag[CDDP_SHEMB_MAX], mean[CDDP_SHEMB_MAX]; /* ids per sample; mean pooling */
+  int slot[CDDP_SHEMB_MAX];   /* float offset of the table's vector in an output row */
   int pid[CDDP_SHEMB_MAX];    /* parameter id */
   int64_t rows[CDDP_SHEMB_MAX], first[CDDP_SHEMB_MAX], count[CDDP_SHEMB_MAX];
   int row_wise[CDDP_SHEMB_MAX], owner[CDDP_SHEMB_MAX];
   const cddp_model_comm *mc;
   double *wait_ms, *bytes;    /* the model's counters */
-  /* planned (activations) */
-  int32_t *cnt_send, *cnt_recv; /* [W][n] ids per (rank, table) */
-  int32_t *at;                  /* [W][n] next send position per (rank, table) */
-  int32_t *send_ids, *perm;     /* [B*n] local ids in send order; sample*n + table */
-  int32_t *recv_ids;            /* [rcap] ids owners received */
-  float *vec_out, *vec_in;      /* [rcap*D] owners' lookups; [B*n*D] vectors back */
-  float *g_send, *g_recv;       /* [B*n*D]; [rcap*D] output gradients */
-  int32_t *gids;                /* scratch [W*B]: one table's ids before coalescing */
-  float *grows;                 /* scratch [W*B*D] */
-  void *ws;                     /* scratch: sparse_coalesce */
-  size_t rcap;
   /* wire types: vectors owner -> source (F16/BF16 under AMP), gradients
    * source -> owner (--grad-compress); F32: no casts, no half buffers */
   cddp_dtype fwd_t, grad_t;
-  void *fwd_out_h, *fwd_in_h;   /* [rcap*D], [B*n*D] of fwd_t */
-  void *grad_send_h, *grad_recv_h; /* [B*n*D], [rcap*D] of grad_t */
+  /* planned (activations) */
+  int32_t *cnt_send, *cnt_recv; /* [W][n] ids per (rank, table) */
+  int32_t *at;                  /* [W][n] next send position per (rank, table) */
+  int32_t *send_ids, *perm;     /* [scap] local ids in send order; sample*n + table */
+  float *inv;                   /* [B*n] 1/(valid ids) of each mean bag, else 1 */
+  int32_t *recv_ids;            /* [rcap] ids owners received */
+  float *vec_out, *vec_in;      /* [rcap*D] owners' lookups; [scap*D] vectors back */
+  float *g_send, *g_recv;       /* [scap*D]; [rcap*D] output gradients */
+  void *fwd_out_h, *fwd_in_h;   /* [rcap*D], [scap*D] of fwd_t */
+  void *grad_send_h, *grad_recv_h; /* [scap*D], [rcap*D] of grad_t */
+  int32_t *gids;                /* scratch: one table's ids before coalescing */
+  float *grows;                 /* scratch */
+  void *ws;                     /* scratch: sparse_coalesce */
+  size_t scap, rcap;
   /* host, fixed at init: byte counts/displacements per rank: counts, ids,
    * vectors (owner side send/receive), gradients (source side send/receive) */
   size_t *cb, *cd, *sb, *sd, *rb, *rd, *fsb, *fsd, *frb, *frd, *gsb, *gsd, *grb, *grd;
   void *h_vec, *h_grad;         /* in-flight collectives */
   int nsent;                    /* ids this rank sent in the last forward */
   size_t nrecv;                 /* ids it received (as an owner) */
+  int nb;                       /* samples of the last forward */
 } cddp_shemb;
 
 void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, cddp_dtype fwd_t,
                      cddp_dtype grad_t, double *wait_ms, double *bytes);
 /* Registers table `name` (global rows, this rank's [first, first+count)) as a
- * CDDP_PARAM_SHARDED parameter; returns its id. */
+ * CDDP_PARAM_SHARDED parameter; returns its id. bag ids per sample (-1 =
+ * none), pooled by sum or mean; the vector goes to float `slot` of a row. */
 int cddp_shemb_add(cddp_shemb *s, cddp_params *ps, const char *name, int64_t rows, int64_t first,
-                   int64_t count, int row_wise, int owner, int col, int slot);
+                   int64_t count, int row_wise, int owner, int bag, int mean, int slot);
 void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B);
-/* ids [n, ld] (column col[t] for table t); starts the exchange. */
-void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *ids, int ld, int n);
-/* Writes table t's vector of sample i at out + i*ldo + slot[t]. */
+/* ids[t] [n, ld[t]] (bag[t] ids from each row) for table t; starts the exchange. */
+void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *const *ids,
+                          const int *ld, int n);
+/* Writes table t's pooled vector of sample i at out + i*ldo + slot[t]. */
 void cddp_shemb_fwd_finish(cddp_shemb *s, const cddp_lctx *c, float *out, int ldo);
 void cddp_shemb_bwd_start(cddp_shemb *s, const cddp_lctx *c, const float *dout, int ldo);
 void cddp_shemb_bwd_finish(cddp_shemb *s, const cddp_lctx *c, const cddp_ready_hook *h);

@@ -33,7 +33,7 @@ void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, cddp_dtype
 }
 
 int cddp_shemb_add(cddp_shemb *s, cddp_params *ps, const char *name, int64_t rows, int64_t first,
-                   int64_t count, int row_wise, int owner, int col, int slot) {
+                   int64_t count, int row_wise, int owner, int bag, int mean, int slot) {
   if (s->n == CDDP_SHEMB_MAX) cddp_die(CDDP_EXIT_USAGE, "more than %d sharded tables", CDDP_SHEMB_MAX);
   if (!s->mc || !s->mc->alltoallv)
     cddp_die(CDDP_EXIT_USAGE, "%s: a sharded table needs the trainer's communication", name);
@@ -43,7 +43,8 @@ int cddp_shemb_add(cddp_shemb *s, cddp_params *ps, const char *name, int64_t row
   ps->p[id].global_rows = rows;
   ps->p[id].row_offset = first;
   s->pid[t] = id, s->rows[t] = rows, s->first[t] = first, s->count[t] = count;
-  s->row_wise[t] = row_wise, s->owner[t] = owner, s->col[t] = col, s->slot[t] = slot;
+  s->row_wise[t] = row_wise, s->owner[t] = owner, s->bag[t] = bag, s->mean[t] = mean;
+  s->slot[t] = slot;
   return id;
 }
 
@@ -54,39 +55,46 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
     cddp_die(CDDP_EXIT_USAGE, "sharded embedding tables run on --device cpu only in this version "
              "(use --embedding-sharding replicated on %s)", c->be->name);
   s->B = B;
-  int held = 0;
-  for (int t = 0; t < n; t++) held += s->count[t] > 0;
-  s->rcap = (size_t)W * B * held;
-  size_t bn = (size_t)B * n, i4 = sizeof(int32_t), f4 = sizeof(float);
+  size_t ids = 0, held = 0, maxt = 1;
+  for (int t = 0; t < n; t++) {
+    size_t k = (size_t)B * s->bag[t];
+    ids += k;
+    if (s->count[t] > 0) held += k;
+    if (k > maxt) maxt = k;
+  }
+  s->scap = ids ? ids : 1;
+  s->rcap = held ? (size_t)W * held : 1; /* every rank's ids might land here */
+  size_t i4 = sizeof(int32_t), f4 = sizeof(float), wt = (size_t)W * maxt;
   s->cnt_send = cddp_plan_act(p, (size_t)W * n * i4);
   s->cnt_recv = cddp_plan_act(p, (size_t)W * n * i4);
   s->at = cddp_plan_act(p, (size_t)W * n * i4);
-  s->send_ids = cddp_plan_act(p, bn * i4);
-  s->perm = cddp_plan_act(p, bn * i4);
-  s->recv_ids = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * i4);
-  s->vec_out = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * D * f4);
-  s->vec_in = cddp_plan_act(p, bn * D * f4);
-  s->g_send = cddp_plan_act(p, bn * D * f4);
-  s->g_recv = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * D * f4);
+  s->send_ids = cddp_plan_act(p, s->scap * i4);
+  s->perm = cddp_plan_act(p, s->scap * i4);
+  s->inv = cddp_plan_act(p, (size_t)B * n * f4);
+  s->recv_ids = cddp_plan_act(p, s->rcap * i4);
+  s->vec_out = cddp_plan_act(p, s->rcap * D * f4);
+  s->vec_in = cddp_plan_act(p, s->scap * D * f4);
+  s->g_send = cddp_plan_act(p, s->scap * D * f4);
+  s->g_recv = cddp_plan_act(p, s->rcap * D * f4);
   if (s->fwd_t != CDDP_F32) {
-    s->fwd_out_h = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * D * 2);
-    s->fwd_in_h = cddp_plan_act(p, bn * D * 2);
+    s->fwd_out_h = cddp_plan_act(p, s->rcap * D * 2);
+    s->fwd_in_h = cddp_plan_act(p, s->scap * D * 2);
   }
   if (s->grad_t != CDDP_F32) {
-    s->grad_send_h = cddp_plan_act(p, bn * D * 2);
-    s->grad_recv_h = cddp_plan_act(p, (s->rcap ? s->rcap : 1) * D * 2);
+    s->grad_send_h = cddp_plan_act(p, s->scap * D * 2);
+    s->grad_recv_h = cddp_plan_act(p, s->rcap * D * 2);
   }
-  size_t wb = (size_t)W * B;
   for (int t = 0; t < n; t++) { /* the shard's gradient: the reducer does not touch it */
     cddp_param *pp = &c->ps->p[s->pid[t]];
-    pp->sp_ids = cddp_plan_act(p, wb * i4);
-    pp->sp_rows = cddp_plan_act(p, wb * D * f4);
-    pp->sp_cap = (int)wb;
+    size_t cap = (size_t)W * B * s->bag[t];
+    pp->sp_ids = cddp_plan_act(p, cap * i4);
+    pp->sp_rows = cddp_plan_act(p, cap * D * f4);
+    pp->sp_cap = (int)cap;
   }
   size_t mark = cddp_plan_mark(p);
-  s->gids = cddp_plan_scratch(p, wb * i4);
-  s->grows = cddp_plan_scratch(p, wb * D * f4);
-  s->ws = cddp_plan_scratch(p, c->be->sparse_coalesce_ws_bytes((int)wb, D));
+  s->gids = cddp_plan_scratch(p, wt * i4);
+  s->grows = cddp_plan_scratch(p, wt * D * f4);
+  s->ws = cddp_plan_scratch(p, c->be->sparse_coalesce_ws_bytes((int)wt, D));
   cddp_plan_release(p, mark);
   if (!s->cb) {
     size_t **a[] = {&s->cb,  &s->cd,  &s->sb,  &s->sd,  &s->rb,  &s->rd,  &s->fsb,
@@ -107,44 +115,52 @@ static int owner_of(const cddp_shemb *s, int t, int32_t id, int32_t *local) {
   return q;
 }
 
-void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *ids, int ld, int n) {
+void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *const *ids,
+                          const int *ld, int n) {
   int W = s->world, T = s->n, D = s->D;
   if (!T) return;
   if (n > s->B) cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: batch %d > planned %d", n, s->B);
-  /* bucket ids by owner: send order is (rank, table, sample) */
+  s->nb = n;
+  /* bucket the valid ids by owner: send order is (rank, table, sample, bag slot) */
   memset(s->cnt_send, 0, sizeof(int32_t) * (size_t)W * T);
+  int32_t local;
   for (int t = 0; t < T; t++)
     for (int i = 0; i < n; i++) {
-      int32_t local;
-      s->cnt_send[owner_of(s, t, ids[(size_t)i * ld + s->col[t]], &local) * T + t]++;
+      int valid = 0;
+      for (int j = 0; j < s->bag[t]; j++) {
+        int32_t id = ids[t][(size_t)i * ld[t] + j];
+        if (id < 0) continue;
+        s->cnt_send[owner_of(s, t, id, &local) * T + t]++;
+        valid++;
+      }
+      s->inv[(size_t)i * T + t] = s->mean[t] && valid > 1 ? 1.0f / (float)valid : 1.0f;
     }
-  int32_t *at = s->at;
   int pos = 0;
-  for (int k = 0; k < W * T; k++) at[k] = pos, pos += s->cnt_send[k];
+  for (int k = 0; k < W * T; k++) s->at[k] = pos, pos += s->cnt_send[k];
   s->nsent = pos;
   for (int t = 0; t < T; t++)
-    for (int i = 0; i < n; i++) {
-      int32_t local;
-      int q = owner_of(s, t, ids[(size_t)i * ld + s->col[t]], &local);
-      int k = at[q * T + t]++;
-      s->send_ids[k] = local;
-      s->perm[k] = i * T + t;
-    }
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < s->bag[t]; j++) {
+        int32_t id = ids[t][(size_t)i * ld[t] + j];
+        if (id < 0) continue;
+        int k = s->at[owner_of(s, t, id, &local) * T + t]++;
+        s->send_ids[k] = local;
+        s->perm[k] = i * T + t;
+      }
   wait(s, post(s, s->cnt_send, s->cb, s->cd, s->cnt_recv, s->cb, s->cd));
-  size_t so = 0, ro = 0;
+  size_t so = 0, ro = 0, fe = cddp_dtype_size(s->fwd_t) * D, ge = cddp_dtype_size(s->grad_t) * D;
   for (int r = 0; r < W; r++) {
     size_t ns = 0, nr = 0;
     for (int t = 0; t < T; t++) ns += (size_t)s->cnt_send[r * T + t], nr += (size_t)s->cnt_recv[r * T + t];
     if (ro + nr > s->rcap)
       cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: %zu ids received, planned %zu", ro + nr, s->rcap);
-    size_t fe = cddp_dtype_size(s->fwd_t) * D, ge = cddp_dtype_size(s->grad_t) * D;
     s->sb[r] = ns * 4, s->sd[r] = so * 4, s->rb[r] = nr * 4, s->rd[r] = ro * 4;
     s->fsb[r] = nr * fe, s->fsd[r] = ro * fe, s->frb[r] = ns * fe, s->frd[r] = so * fe;
     s->gsb[r] = ns * ge, s->gsd[r] = so * ge, s->grb[r] = nr * ge, s->grd[r] = ro * ge;
     so += ns, ro += nr;
   }
   wait(s, post(s, s->send_ids, s->sb, s->sd, s->recv_ids, s->rb, s->rd));
-  /* owners look up their rows, in the order the ids arrived */
+  /* owners look their rows up, in the order the ids arrived */
   size_t off = 0;
   for (int r = 0; r < W; r++)
     for (int t = 0; t < T; t++) {
@@ -168,18 +184,31 @@ void cddp_shemb_fwd_finish(cddp_shemb *s, const cddp_lctx *c, float *out, int ld
   wait(s, s->h_vec);
   int T = s->n, D = s->D;
   if (s->fwd_t != CDDP_F32) c->be->cast(s->vec_in, CDDP_F32, s->fwd_in_h, s->fwd_t, (size_t)s->nsent * D);
+  for (int i = 0; i < s->nb; i++) /* bags may be empty or split: pool into zeroed slots */
+    for (int t = 0; t < T; t++) memset(out + (size_t)i * ldo + s->slot[t], 0, sizeof(float) * D);
   for (int k = 0; k < s->nsent; k++) {
     int i = s->perm[k] / T, t = s->perm[k] % T;
-    memcpy(out + (size_t)i * ldo + s->slot[t], s->vec_in + (size_t)k * D, sizeof(float) * D);
+    float *o = out + (size_t)i * ldo + s->slot[t];
+    const float *v = s->vec_in + (size_t)k * D;
+    for (int d = 0; d < D; d++) o[d] += v[d];
   }
+  for (int t = 0; t < T; t++)
+    if (s->mean[t])
+      for (int i = 0; i < s->nb; i++) {
+        float f = s->inv[(size_t)i * T + t], *o = out + (size_t)i * ldo + s->slot[t];
+        if (f != 1.0f)
+          for (int d = 0; d < D; d++) o[d] *= f;
+      }
 }
 
 void cddp_shemb_bwd_start(cddp_shemb *s, const cddp_lctx *c, const float *dout, int ldo) {
   if (!s->n) return;
   int T = s->n, D = s->D;
-  for (int k = 0; k < s->nsent; k++) {
+  for (int k = 0; k < s->nsent; k++) { /* each id's gradient: its bag's, / ids for a mean */
     int i = s->perm[k] / T, t = s->perm[k] % T;
-    memcpy(s->g_send + (size_t)k * D, dout + (size_t)i * ldo + s->slot[t], sizeof(float) * D);
+    const float *g = dout + (size_t)i * ldo + s->slot[t];
+    float f = s->inv[s->perm[k]], *o = s->g_send + (size_t)k * D;
+    for (int d = 0; d < D; d++) o[d] = g[d] * f;
   }
   if (s->grad_t != CDDP_F32) {
     c->be->cast(s->grad_send_h, s->grad_t, s->g_send, CDDP_F32, (size_t)s->nsent * D);
