@@ -19,6 +19,8 @@
 
 typedef struct {
   cddp_embbag emb_a, emb_b; /* user_emb/hist_emb or item_emb/cat_emb */
+  int sharded_a, sharded_b; /* the table lives in sh (emb_* keep id and rows) */
+  cddp_shemb sh;
   cddp_mlp mlp;
   float *in;    /* act [B, 2E] */
   float *out;   /* act [B, Eo] normalised */
@@ -54,8 +56,9 @@ static void tower_plan(tower *t, const cddp_lctx *c, cddp_planner *p, int B, int
   /* our scratch first: din is live while the embedding bags run backward */
   t->din = cddp_plan_scratch(p, (size_t)B * 2 * E * sizeof(float));
   t->dpre = cddp_plan_scratch(p, (size_t)B * Eo * sizeof(float));
-  cddp_embbag_plan(&t->emb_a, c, p, B);
-  cddp_embbag_plan(&t->emb_b, c, p, B);
+  if (!t->sharded_a) cddp_embbag_plan(&t->emb_a, c, p, B);
+  if (!t->sharded_b) cddp_embbag_plan(&t->emb_b, c, p, B);
+  cddp_shemb_plan(&t->sh, c, p, B);
   cddp_mlp_plan(&t->mlp, c, p, B, 2 * E);
   cddp_plan_release(p, mark);
 }
@@ -63,8 +66,16 @@ static void tower_plan(tower *t, const cddp_lctx *c, cddp_planner *p, int B, int
 /* ids_a: bag of 1 per row; ids_b: bag of `bag_b` per row (mean) */
 static void tower_fwd(tower *t, const cddp_lctx *c, int E, int Eo, const int32_t *ids_a,
                       const int32_t *ids_b, int ld_b, int n, float *out) {
-  cddp_embbag_fwd(&t->emb_a, c, ids_a, 1, n, t->in, 2 * E);
-  cddp_embbag_fwd(&t->emb_b, c, ids_b, ld_b, n, t->in + E, 2 * E);
+  if (t->sh.n) {
+    const int32_t *ids[2];
+    int ld[2], k = 0;
+    if (t->sharded_a) ids[k] = ids_a, ld[k++] = 1;
+    if (t->sharded_b) ids[k] = ids_b, ld[k++] = ld_b;
+    cddp_shemb_fwd_start(&t->sh, c, ids, ld, n);
+  }
+  if (!t->sharded_a) cddp_embbag_fwd(&t->emb_a, c, ids_a, 1, n, t->in, 2 * E);
+  if (!t->sharded_b) cddp_embbag_fwd(&t->emb_b, c, ids_b, ld_b, n, t->in + E, 2 * E);
+  cddp_shemb_fwd_finish(&t->sh, c, t->in, 2 * E);
   cddp_mlp_fwd(&t->mlp, c, t->in, n);
   c->be->l2norm_fwd(cddp_mlp_out(&t->mlp), out, t->norm, n, Eo, 1e-12f);
 }
@@ -73,8 +84,10 @@ static void tower_bwd(tower *t, const cddp_lctx *c, int E, int Eo, int n, const 
                       const cddp_ready_hook *h) {
   c->be->l2norm_bwd(dout, t->out, t->norm, t->dpre, n, Eo);
   cddp_mlp_bwd(&t->mlp, c, t->dpre, t->din, 2 * E, h);
-  cddp_embbag_bwd(&t->emb_b, c, t->din + E, 2 * E, h);
-  cddp_embbag_bwd(&t->emb_a, c, t->din, 2 * E, h);
+  cddp_shemb_bwd_start(&t->sh, c, t->din, 2 * E);
+  if (!t->sharded_b) cddp_embbag_bwd(&t->emb_b, c, t->din + E, 2 * E, h);
+  if (!t->sharded_a) cddp_embbag_bwd(&t->emb_a, c, t->din, 2 * E, h);
+  cddp_shemb_bwd_finish(&t->sh, c, h);
 }
 
 static void upload_labels(const cddp_backend *be, int32_t *dst, int B, int base) {
@@ -190,6 +203,8 @@ static void tt_destroy(cddp_model *m) {
   m->be->host_free(d->h_ids);
   m->be->host_free(d->h_bias);
   cddp_logq_free(&d->logq);
+  cddp_shemb_destroy(&d->user.sh);
+  cddp_shemb_destroy(&d->item.sh);
   free(d);
   cddp_model_free_common(m);
 }
@@ -212,14 +227,27 @@ static const cddp_model_ops tt_ops = {.forward = tt_forward, .backward = tt_back
                                       .save_extra_state = tt_save_state,
                                       .load_extra_state = tt_load_state};
 
-static void tower_init(tower *t, cddp_params *ps, const char *prefix, const char *a, int64_t ra,
-                       const char *bname, int64_t rb, int bag_b, int mean_b, int E, int H1,
-                       int Eo, int64_t thr) {
+/* Table k of the plan as emb (replicated) or as a shard in t->sh. */
+static int table_init(tower *t, cddp_embbag *emb, cddp_params *ps, const cddp_shard_plan *plan,
+                      int k, int bag, int mean, int slot, int64_t thr) {
+  const cddp_shard_table *st = &plan->t[k];
+  if (st->kind == CDDP_SHARD_REPLICATED) {
+    cddp_embbag_init(emb, ps, st->name, st->rows, st->dim, bag, mean, thr);
+    return 0;
+  }
+  int64_t first, count;
+  cddp_shard_local(plan, k, plan->rank, &first, &count);
+  *emb = (cddp_embbag){.rows = st->rows, .dim = st->dim, .bag = bag, .mean = mean};
+  emb->id = cddp_shemb_add(&t->sh, ps, st->name, st->rows, first, count,
+                           st->kind == CDDP_SHARD_ROW, st->owner, bag, mean, slot);
+  return 1;
+}
+
+static void tower_init(tower *t, cddp_params *ps, const char *prefix, const cddp_shard_plan *plan,
+                       int k, int bag_b, int mean_b, int E, int H1, int Eo, int64_t thr) {
   char name[96];
-  snprintf(name, sizeof name, "%s.%s.weight", prefix, a);
-  cddp_embbag_init(&t->emb_a, ps, name, ra, E, 1, 0, thr);
-  snprintf(name, sizeof name, "%s.%s.weight", prefix, bname);
-  cddp_embbag_init(&t->emb_b, ps, name, rb, E, bag_b, mean_b, thr);
+  t->sharded_a = table_init(t, &t->emb_a, ps, plan, k, 1, 0, 0, thr);
+  t->sharded_b = table_init(t, &t->emb_b, ps, plan, k + 1, bag_b, mean_b, E, thr);
   int dims[3] = {2 * E, H1, Eo};
   snprintf(name, sizeof name, "%s.mlp", prefix);
   cddp_mlp_init(&t->mlp, ps, name, dims, 2, 0);
@@ -255,10 +283,23 @@ cddp_model *cddp_two_tower_create(const cddp_model_config *cfg, const cddp_data_
   d->hist = data->hist_len;
   d->NB = d->gather ? d->comm.world * cfg->batch : cfg->batch;
   int64_t thr = cfg->dense_embedding_threshold;
-  tower_init(&d->user, &m->params, "user_tower", "user_emb", data->num_users, "hist_emb",
-             data->num_items, d->hist, 1, d->E, d->H1, d->Eo, thr);
-  tower_init(&d->item, &m->params, "item_tower", "item_emb", data->num_items, "cat_emb",
-             data->num_cats, 1, 0, d->E, d->H1, d->Eo, thr);
+  /* the four tables in registration order, placed by the sharding plan */
+  const char *names[4] = {"user_tower.user_emb.weight", "user_tower.hist_emb.weight",
+                          "item_tower.item_emb.weight", "item_tower.cat_emb.weight"};
+  int64_t rows[4] = {data->num_users, data->num_items, data->num_items, data->num_cats};
+  int dims[4] = {d->E, d->E, d->E, d->E};
+  cddp_shard_plan plan;
+  cddp_shard_plan_make(&plan, d->comm.world, d->comm.rank, 4, names, rows, dims,
+                       comm ? cfg->embedding_sharding : NULL, comm ? cfg->embedding_plan : NULL,
+                       thr);
+  cddp_shard_plan_report(&plan, cfg->emb_state_floats);
+  cddp_shemb_init(&d->user.sh, comm, d->E, cfg->precision, cfg->grad_wire, &m->a2a_wait_ms,
+                  &m->a2a_bytes);
+  cddp_shemb_init(&d->item.sh, comm, d->E, cfg->precision, cfg->grad_wire, &m->a2a_wait_ms,
+                  &m->a2a_bytes);
+  tower_init(&d->user, &m->params, "user_tower", &plan, 0, d->hist, 1, d->E, d->H1, d->Eo, thr);
+  tower_init(&d->item, &m->params, "item_tower", &plan, 2, 1, 0, d->E, d->H1, d->Eo, thr);
+  m->sharded = d->user.sh.n + d->item.sh.n > 0;
   cddp_model_alloc_params(m, &d->c);
   cddp_model_plan(m, &d->pl, tt_plan);
   m->out_cols = d->NB;

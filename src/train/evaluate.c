@@ -167,7 +167,8 @@ void cddp_evaluator_run(cddp_evaluator *e, cddp_metrics_result *r) {
       if (more == 0) break;
       if (!hb) {
         const cddp_batch empty = {0};
-        m->ops->forward(m, &empty, 0, 0.0f, NULL);
+        if (e->d_ids) m->ops->embed_users(m, &empty, e->d_users);
+        else m->ops->forward(m, &empty, 0, 0.0f, NULL);
         continue;
       }
     }

@@ -6,6 +6,7 @@
 #   plan_rank    --embedding-plan puts a table on rank 5 of a 2-rank job
 #   ckpt_shape   resuming a sharded checkpoint whose tables have other sizes
 #   ckpt_shard   a checkpoint whose shard file is missing (exit 3 naming it)
+#   tt_world     two_tower (per-rank logQ state) resumed on another number of ranks
 # usage: shard_fail.sh CDDP MPIRUN CASE
 set -u
 CDDP=$1 MPIRUN=$2 CASE=$3
@@ -51,5 +52,14 @@ ckpt_shard)
   expect 3 'emb_l.1.weight needs shard file .*ckpt-0000000004-shard-00001.h5' \
     2 "${T[@]}" --max-steps 8 --embedding-sharding row --embedding-plan emb_l.8=table \
     --resume auto --checkpoint-dir "$W/c" ;;
+tt_world)
+  "$CDDP" gen twotower "$W/t.h5" --rows 400 --seed 3 --num-users 50 --num-items 60 --num-cats 5 \
+    --hist-len 4 --quiet || exit 1
+  TT=(train --model two_tower --variant tiny --train "$W/t.h5" --batch 16 --threads 1
+      --progress plain --timeout 20 --embedding-sharding table)
+  "$MPIRUN" --oversubscribe -np 2 "$CDDP" "${TT[@]}" --max-steps 4 --checkpoint-dir "$W/c" \
+    >/dev/null 2>&1 || exit 1
+  expect 2 'written by 2 ranks, this job has 4; two_tower keeps per-rank state' \
+    4 "${TT[@]}" --max-steps 8 --resume auto --checkpoint-dir "$W/c" ;;
 *) echo "unknown case $CASE"; exit 2 ;;
 esac
