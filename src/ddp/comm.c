@@ -20,6 +20,15 @@ const char *cddp_coll_name(cddp_coll_kind k) {
   return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "collective";
 }
 
+long long cddp_coll_bytes(const cddp_coll *k, int world) {
+  switch (k->kind) {
+  case CDDP_COLL_ALLREDUCE: return (long long)(k->count * cddp_dtype_size(k->dtype));
+  case CDDP_COLL_ALLTOALL: return (long long)k->count * world;
+  case CDDP_COLL_BARRIER: return 0;
+  default: return (long long)k->count;
+  }
+}
+
 cddp_comm *cddp_comm_create(const cddp_pg *pg, const cddp_backend *be, const char *kind,
                             double timeout_s) {
   if (!strcmp(kind, "mpi")) return cddp_comm_mpi_create(pg, be, timeout_s);

@@ -47,6 +47,8 @@ struct cddp_comm {
 };
 
 const char *cddp_coll_name(cddp_coll_kind k);
+/* Bytes this rank sends in the collective (traces, benchmarks). */
+long long cddp_coll_bytes(const cddp_coll *k, int world);
 double cddp_now_s(void); /* CLOCK_MONOTONIC seconds */
 
 cddp_comm *cddp_comm_mpi_create(const cddp_pg *pg, const cddp_backend *be, double timeout_s);

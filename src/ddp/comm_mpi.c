@@ -28,6 +28,7 @@
 #include "core/check_mpi.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/trace.h"
 #include "ddp/comm_impl.h"
 
 #define MPI_MAX_HANDLES 4096          /* collectives posted and not yet waited */
@@ -235,7 +236,10 @@ static void *comm_thread(void *arg) {
     if (!m->head) m->tail = NULL;
     pthread_mutex_unlock(&m->mu);
 
+    double t0 = cddp_trace_t0();
     run_coll(m, &h->coll);
+    cddp_trace_since(CDDP_TRACK_COMM, "comm", cddp_coll_name(h->coll.kind), -1, t0,
+                     cddp_coll_bytes(&h->coll, m->base.world));
 
     pthread_mutex_lock(&m->mu);
     h->t_done = cddp_now_s();

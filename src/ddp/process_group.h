@@ -3,6 +3,8 @@
 #ifndef CDDP_DDP_PROCESS_GROUP_H
 #define CDDP_DDP_PROCESS_GROUP_H
 
+#include <stddef.h>
+
 typedef struct {
   int rank, world;             /* in MPI_COMM_WORLD */
   int local_rank, local_world; /* among ranks on this host (MPI_COMM_TYPE_SHARED) */
@@ -19,5 +21,16 @@ void cddp_pg_barrier(const cddp_pg *pg);
  * hostfile or Slurm placement can be checked at a glance. */
 void cddp_pg_log_hosts(const cddp_pg *pg);
 void cddp_pg_finalize(cddp_pg *pg);
+
+/* For timeline traces (pg_trace.c); main thread, while no cddp_comm exists.
+ * Clock alignment: rank 0 exchanges ping-pongs with every other rank and keeps
+ * the one with the shortest round trip (NTP's estimate, error <= half that
+ * trip). *offset_s = this rank's now() minus rank 0's at the same instant;
+ * *origin_s = rank 0's now() when the exchange ended. */
+void cddp_pg_clock_sync(const cddp_pg *pg, double (*now)(void), double *offset_s,
+                        double *origin_s);
+/* Every rank's text, concatenated in rank order on rank 0 (NULL, *total 0
+ * elsewhere). The caller frees it. */
+char *cddp_pg_gather_text(const cddp_pg *pg, const char *text, size_t len, size_t *total);
 
 #endif

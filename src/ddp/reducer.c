@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/trace.h"
 #include "ddp/comm_impl.h"
 
 typedef struct {
@@ -30,7 +31,7 @@ typedef struct {
   int launched;
   void *wire;           /* compression: n half elements (device) */
   cddp_comm_handle *h;
-  double t_launch;
+  double t_first_ready, t_launch;
 } bucket;
 
 typedef struct {
@@ -70,6 +71,16 @@ struct cddp_reducer {
 };
 
 static size_t wire_size(const cddp_reducer *r) { return cddp_dtype_size(r->o.compress); }
+
+/* Trace tracks: one per bucket and per sparse table (the overflow shares the last). */
+static int bucket_track(int k) {
+  int t = CDDP_TRACK_BUCKET + k;
+  return t < CDDP_TRACK_MAX ? t : CDDP_TRACK_MAX - 1;
+}
+static int sparse_track(int s) {
+  int t = CDDP_TRACK_SPARSE + s;
+  return t < CDDP_TRACK_BUCKET ? t : CDDP_TRACK_BUCKET - 1;
+}
 
 /* ---- set-up ------------------------------------------------------------------ */
 typedef struct {
@@ -142,6 +153,8 @@ cddp_reducer *cddp_reducer_create(cddp_comm *c, const cddp_backend *be, float *g
 
   size_t stage = 0; /* bytes of all collectives of a step (MPI staging of device buffers) */
   for (int k = 0; k < r->nb; k++) {
+    cddp_trace_name_track(bucket_track(k), "bucket %d (%.2f MB, %d params)", k,
+                          r->b[k].n * wire_size(r) / 1048576.0, r->b[k].n_params);
     if (r->o.compress != CDDP_F32) r->b[k].wire = be->malloc(r->b[k].n * wire_size(r));
     stage += r->b[k].n * wire_size(r) + 64;
   }
@@ -156,6 +169,7 @@ cddp_reducer *cddp_reducer_create(cddp_comm *c, const cddp_backend *be, float *g
       cddp_die(CDDP_EXIT_RUNTIME, "reducer: sparse parameter %s has cap %d, dim %d", p->name,
                p->cap, p->dim);
     sparse_slot *q = &r->sp[s];
+    cddp_trace_name_track(sparse_track(s), "sparse %s", p->name);
     r->sparse_of[i] = s++;
     q->id = i;
     q->dim = p->dim;
@@ -292,6 +306,8 @@ void cddp_reducer_mark_ready(void *reducer, int id) {
   r->n_ready++;
   r->t_last_ready = cddp_now_s();
   if (r->params[id].local) return;
+  int track = r->sparse_of[id] >= 0 ? sparse_track(r->sparse_of[id]) : bucket_track(r->bucket_of[id]);
+  cddp_trace_instant(track, "ready", r->params[id].name, -1, r->t_last_ready);
   if (r->sparse_of[id] >= 0) {
     sparse_slot *q = &r->sp[r->sparse_of[id]];
     const cddp_reducer_param *p = &r->params[id];
@@ -306,7 +322,11 @@ void cddp_reducer_mark_ready(void *reducer, int id) {
     return;
   }
   bucket *b = &r->b[r->bucket_of[id]];
-  if (--b->pending == 0 && r->communicate && r->o.overlap) launch_bucket(r, b);
+  if (b->pending == b->n_params) b->t_first_ready = r->t_last_ready;
+  if (--b->pending == 0) {
+    cddp_trace_span(track, "ddp", "fill", -1, b->t_first_ready, r->t_last_ready, 0);
+    if (r->communicate && r->o.overlap) launch_bucket(r, b);
+  }
 }
 
 static void check_all_ready(const cddp_reducer *r) {
@@ -337,6 +357,8 @@ void cddp_reducer_finish(cddp_reducer *r) {
     waited += cddp_now_s() - w0;
     b->h = NULL;
     r->st.comm_ms += 1e3 * (done - b->t_launch);
+    cddp_trace_span(bucket_track(k), "ddp", "all-reduce", -1, b->t_launch, done,
+                    (long long)(b->n * wire_size(r)));
     if (r->o.compress != CDDP_F32) be->cast(r->grad + b->off, CDDP_F32, b->wire, r->o.compress, b->n);
   }
   for (int s = 0; s < r->nsp; s++) {
@@ -346,6 +368,8 @@ void cddp_reducer_finish(cddp_reducer *r) {
     cddp_comm_wait_timed(r->c, q->h_rows, &done);
     waited += cddp_now_s() - w0;
     r->st.comm_ms += 1e3 * (done - q->t_launch);
+    cddp_trace_span(sparse_track(s), "ddp", "all-gather", -1, q->t_launch, done,
+                    (long long)((size_t)r->o.accum_steps * q->cap * (sizeof(int32_t) + q->dim * sizeof(float))));
     int n = (int)((size_t)r->o.accum_steps * q->cap * r->world);
     be->sparse_coalesce(q->recv_ids, q->recv_rows, n, q->dim, q->out_ids, q->out_rows, q->ws);
     be->scale(q->out_rows, (size_t)n * q->dim, 1.0f / (float)r->world);

@@ -75,28 +75,31 @@ static void dlrm_forward(cddp_model *m, const cddp_batch *b, int train, float gr
   }
   for (int t = 0; t < NT; t++)
     if (!d->sharded[t])
-      cddp_embbag_fwd(&d->emb[t], c, b->sparse + t, NT, n, d->it.T + (size_t)(1 + t) * D, ldT);
-  cddp_mlp_fwd(&d->bot, c, b->dense, n);
+      CDDP_FWD("emb_l.", t, cddp_embbag_fwd(&d->emb[t], c, b->sparse + t, NT, n,
+                                            d->it.T + (size_t)(1 + t) * D, ldT));
+  CDDP_FWD("bot_l", -1, cddp_mlp_fwd(&d->bot, c, b->dense, n));
   c->be->copy2d(d->it.T, ldT, cddp_mlp_out(&d->bot), D, n, D);
-  cddp_shemb_fwd_finish(&d->sh, c, d->it.T, ldT);
-  cddp_interaction_fwd(&d->it, c, n);
-  cddp_mlp_fwd(&d->top, c, d->it.out, n);
-  cddp_loss_bce(c, m->logits, b->label, n, grad_scale, loss_scale, m->loss_sum, d->dlogits);
+  CDDP_FWD("sharded_emb", -1, cddp_shemb_fwd_finish(&d->sh, c, d->it.T, ldT));
+  CDDP_FWD("interaction", -1, cddp_interaction_fwd(&d->it, c, n));
+  CDDP_FWD("top_l", -1, cddp_mlp_fwd(&d->top, c, d->it.out, n));
+  CDDP_FWD("loss", -1, cddp_loss_bce(c, m->logits, b->label, n, grad_scale, loss_scale,
+                                     m->loss_sum, d->dlogits));
 }
 
 static void dlrm_backward(cddp_model *m, const cddp_batch *b, const cddp_ready_hook *h) {
   dlrm_impl *d = m->impl;
   const cddp_lctx *c = &d->c;
   int n = d->n, D = d->D, ldT = (NT + 1) * D;
-  cddp_mlp_bwd(&d->top, c, d->dlogits, d->dinter, d->it.out_cols, h);
-  cddp_interaction_bwd(&d->it, c, d->dinter);
+  CDDP_BWD("top_l", -1, cddp_mlp_bwd(&d->top, c, d->dlogits, d->dinter, d->it.out_cols, h));
+  CDDP_BWD("interaction", -1, cddp_interaction_bwd(&d->it, c, d->dinter));
   /* gradients to the owners travel while the bottom MLP's backward runs */
   cddp_shemb_bwd_start(&d->sh, c, d->it.dT, ldT);
   c->be->copy2d(d->dbot, D, d->it.dT, ldT, n, D);
-  cddp_mlp_bwd(&d->bot, c, d->dbot, NULL, 0, h);
+  CDDP_BWD("bot_l", -1, cddp_mlp_bwd(&d->bot, c, d->dbot, NULL, 0, h));
   for (int t = NT - 1; t >= 0; t--)
-    if (!d->sharded[t]) cddp_embbag_bwd(&d->emb[t], c, d->it.dT + (size_t)(1 + t) * D, ldT, h);
-  cddp_shemb_bwd_finish(&d->sh, c, h);
+    if (!d->sharded[t])
+      CDDP_BWD("emb_l.", t, cddp_embbag_bwd(&d->emb[t], c, d->it.dT + (size_t)(1 + t) * D, ldT, h));
+  CDDP_BWD("sharded_emb", -1, cddp_shemb_bwd_finish(&d->sh, c, h));
 }
 
 static void dlrm_destroy(cddp_model *m) {

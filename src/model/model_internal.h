@@ -2,8 +2,20 @@
 #ifndef CDDP_MODEL_INTERNAL_H
 #define CDDP_MODEL_INTERNAL_H
 
+#include "core/trace.h"
 #include "model/layers.h"
 #include "model/model.h"
+
+/* Times one layer call as a span on the trace's compute track, named
+ * name followed by idx when idx >= 0 (costs one load while tracing is off). */
+#define CDDP_LAYER(cat, name, idx, call)                           \
+  do {                                                            \
+    cddp_trace_mark tm_ = cddp_trace_begin();                     \
+    call;                                                         \
+    cddp_trace_end(tm_, CDDP_TRACK_COMPUTE, cat, name, idx, 0);   \
+  } while (0)
+#define CDDP_FWD(name, idx, call) CDDP_LAYER("forward", name, idx, call)
+#define CDDP_BWD(name, idx, call) CDDP_LAYER("backward", name, idx, call)
 
 /* Allocates a model and its context: checks cfg->precision, sets m->cfg/data/be. */
 cddp_model *cddp_model_alloc(const cddp_model_config *cfg, const cddp_data_info *data,

@@ -128,8 +128,10 @@ static void tt_forward(cddp_model *m, const cddp_batch *b, int train, float grad
   const cddp_backend *be = c->be;
   int n = b->n, E = d->E, Eo = d->Eo, B = m->cfg.batch;
   d->n = n;
-  tower_fwd(&d->user, c, E, Eo, b->user_id, b->user_hist, d->hist, n, d->user.out);
-  tower_fwd(&d->item, c, E, Eo, b->item_id, b->item_cat, 1, n, d->item.out);
+  CDDP_FWD("user_tower", -1,
+           tower_fwd(&d->user, c, E, Eo, b->user_id, b->user_hist, d->hist, n, d->user.out));
+  CDDP_FWD("item_tower", -1,
+           tower_fwd(&d->item, c, E, Eo, b->item_id, b->item_cat, 1, n, d->item.out));
   /* in-batch negatives: gathered from every rank only in training */
   d->gathered = train && d->gather;
   const int32_t *dev_ids = b->item_id;
@@ -178,8 +180,8 @@ static void tt_backward(cddp_model *m, const cddp_batch *b, const cddp_ready_hoo
     d->comm.allreduce_sum(d->comm.ctx, d->dvall, (size_t)d->cols * Eo);
     dv = d->dvall + (size_t)d->comm.rank * m->cfg.batch * Eo;
   }
-  tower_bwd(&d->item, c, E, Eo, n, dv, h);
-  tower_bwd(&d->user, c, E, Eo, n, d->du, h);
+  CDDP_BWD("item_tower", -1, tower_bwd(&d->item, c, E, Eo, n, dv, h));
+  CDDP_BWD("user_tower", -1, tower_bwd(&d->user, c, E, Eo, n, d->du, h));
 }
 
 static void tt_embed_users(cddp_model *m, const cddp_batch *b, float *out) {

@@ -58,16 +58,17 @@ static void vit_forward(cddp_model *m, const cddp_batch *b, int train, float gra
   const cddp_lctx *c = &d->c;
   int n = b->n;
   d->n = n;
-  cddp_patch_embed_fwd(&d->pe, c, b->images, n);
+  CDDP_FWD("patch_embed", -1, cddp_patch_embed_fwd(&d->pe, c, b->images, n));
   const float *x = d->pe.x;
   for (int k = 0; k < d->depth; k++) {
-    cddp_block_fwd(&d->blocks[k], c, x, n);
+    CDDP_FWD("blocks.", k, cddp_block_fwd(&d->blocks[k], c, x, n));
     x = d->blocks[k].out;
   }
-  cddp_layernorm_fwd(&d->norm, c, x, n * d->T);
-  cddp_linear_fwd(&d->head, c, d->norm.y, n); /* cls rows: stride T*D */
-  cddp_loss_xent(c, m->logits, d->classes, b->labels, n, d->classes, m->cfg.label_smoothing,
-                 grad_scale, loss_scale, m->loss_sum, d->dlogits);
+  CDDP_FWD("norm", -1, cddp_layernorm_fwd(&d->norm, c, x, n * d->T));
+  CDDP_FWD("head", -1, cddp_linear_fwd(&d->head, c, d->norm.y, n)); /* cls rows: stride T*D */
+  CDDP_FWD("loss", -1,
+           cddp_loss_xent(c, m->logits, d->classes, b->labels, n, d->classes,
+                          m->cfg.label_smoothing, grad_scale, loss_scale, m->loss_sum, d->dlogits));
 }
 
 static void vit_backward(cddp_model *m, const cddp_batch *b, const cddp_ready_hook *h) {
@@ -76,10 +77,11 @@ static void vit_backward(cddp_model *m, const cddp_batch *b, const cddp_ready_ho
   int n = d->n;
   size_t ND = (size_t)n * d->T * d->D;
   c->be->memset0(d->dnorm, ND * sizeof(float), c->be->compute); /* only cls rows get gradient */
-  cddp_linear_bwd(&d->head, c, d->dlogits, d->dnorm, d->T * d->D, h);
-  cddp_layernorm_bwd(&d->norm, c, d->dnorm, d->dresid, 0, h);
-  for (int k = d->depth - 1; k >= 0; k--) cddp_block_bwd(&d->blocks[k], c, d->dresid, h);
-  cddp_patch_embed_bwd(&d->pe, c, d->dresid, h);
+  CDDP_BWD("head", -1, cddp_linear_bwd(&d->head, c, d->dlogits, d->dnorm, d->T * d->D, h));
+  CDDP_BWD("norm", -1, cddp_layernorm_bwd(&d->norm, c, d->dnorm, d->dresid, 0, h));
+  for (int k = d->depth - 1; k >= 0; k--)
+    CDDP_BWD("blocks.", k, cddp_block_bwd(&d->blocks[k], c, d->dresid, h));
+  CDDP_BWD("patch_embed", -1, cddp_patch_embed_bwd(&d->pe, c, d->dresid, h));
 }
 
 static void vit_destroy(cddp_model *m) {

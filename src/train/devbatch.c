@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/trace.h"
 
 typedef struct {
   size_t off;   /* offsetof the pointer in cddp_batch */
@@ -80,8 +81,12 @@ const cddp_batch *cddp_devbatch_put(cddp_devbatch *d, const cddp_batch *h) {
   if (d->has_consume[s]) be->stream_wait_event(be->copy, d->consumed[s]);
   field f[8];
   int nf = fields_of(&d->info, f);
+  long long bytes = 0;
+  for (int i = 0; i < nf; i++) bytes += (long long)(f[i].row * h->n);
+  int tr = cddp_trace_dev_begin(be->copy);
   for (int i = 0; i < nf; i++)
     be->memcpy_h2d(SLOT(&d->dev[s], f[i]), SLOT(h, f[i]), f[i].row * h->n, be->copy);
+  cddp_trace_dev_end(tr, be->copy, CDDP_TRACK_GPU_COPY, "data", "h2d copy", -1, bytes);
   be->event_record(d->copied[s], be->copy);
   d->has_copy[s] = 1;
   be->stream_wait_event(be->compute, d->copied[s]);

@@ -116,6 +116,9 @@ static const opt_def g_opts[] = {
     {"progress", T_CHOICE, O(progress), "auto", "auto|bar|plain", TR,
      "progress display: a live bar, plain lines, or auto (bar when stdout is a terminal)", PER_RANK},
     {"quiet", T_BOOL, O(quiet), "false", NULL, BOTH, "no progress output", PER_RANK},
+    {"trace", T_STR, O(trace), "", NULL, TR,
+     "write a Chrome/Perfetto timeline of every rank (compute per layer, data, gradient buckets, collectives) to FILE.json"},
+    {"trace-steps", T_STR, O(trace_steps), "1:20", NULL, TR, "optimizer steps A:B (inclusive, from 1) that --trace records"},
 };
 #pragma GCC diagnostic pop
 #define N_OPTS (sizeof g_opts / sizeof *g_opts)
@@ -404,6 +407,12 @@ void cddp_options_finish(cddp_options *o, int cmd) {
   if (o->emb_lr < 0 && o->emb_lr != -1)
     cddp_die(CDDP_EXIT_USAGE, "--emb-lr %g: must be >= 0 (or -1: same as --lr)", o->emb_lr);
   if (o->emb_lr < 0) o->emb_lr = o->lr;
+  long long ta, tb;
+  int tn = 0;
+  if (sscanf(o->trace_steps, "%lld:%lld%n", &ta, &tb, &tn) != 2 || o->trace_steps[tn] || ta < 1 ||
+      tb < ta)
+    cddp_die(CDDP_EXIT_USAGE, "--trace-steps %s: expected A:B with 1 <= A <= B (optimizer steps, "
+             "inclusive)", o->trace_steps);
   if (o->nesterov && o->momentum <= 0)
     cddp_die(CDDP_EXIT_USAGE, "--nesterov needs --momentum > 0");
   if (o->beta1 < 0 || o->beta1 >= 1) cddp_die(CDDP_EXIT_USAGE, "--beta1 %g: must be in [0,1)", o->beta1);

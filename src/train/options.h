@@ -49,6 +49,8 @@ typedef struct {
   char metrics_out[CDDP_OPT_STR], checkpoint_dir[CDDP_OPT_STR], resume[CDDP_OPT_STR];
   char progress[CDDP_OPT_STR];
   int quiet;
+  /* timeline trace */
+  char trace[CDDP_OPT_STR], trace_steps[CDDP_OPT_STR];
   /* cddp eval */
   char checkpoint[CDDP_OPT_STR], data[CDDP_OPT_STR];
   /* the --config file that was read ("" if none) */

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/trace.h"
 #include "data/loader.h"
 #include "ddp/comm.h"
 #include "ddp/process_group.h"
@@ -25,6 +26,7 @@
 #include "train/preempt.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/trace_run.h"
 
 void cddp_model_config_from_options(const cddp_options *o, cddp_model_config *cfg) {
   int prec = cddp_dtype_parse(o->precision);
@@ -145,6 +147,7 @@ typedef struct {
   int64_t spe, total, A;
   const char *kind;
   char device[256]; /* for the start-up line: the device of every rank */
+  cddp_trace_run tr;
 } trainer;
 
 /* "cuda:G" on one rank; "cuda, GPU by rank G0,G1,..." on several (local GPU
@@ -268,6 +271,7 @@ static void setup(trainer *t) {
                   "NCCL needs one GPU per rank", t->pg.local_world, ngpu, ngpu);
   const cddp_backend *be = t->be;
   be->set_threads(cddp_threads_for(o, t->pg.local_world));
+  cddp_trace_run_setup(&t->tr, be, &t->pg);
   int prec = cddp_dtype_parse(o->precision);
   cddp_shuffle sh = !strcmp(o->shuffle, "none") ? CDDP_SHUFFLE_NONE
                     : !strcmp(o->shuffle, "block") ? CDDP_SHUFFLE_BLOCK : CDDP_SHUFFLE_FULL;
@@ -551,23 +555,36 @@ static int train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos, int6
     if (pos) cddp_loader_start_epoch_at(t->train, epoch, pos);
     else cddp_loader_start_epoch(t->train, epoch);
     for (int64_t s = pos / t->A; s < t->spe && step < t->total; s++) {
+      cddp_trace_run_step(&t->tr, step + 1);
+      cddp_trace_mark t_step = cddp_trace_begin();
       be->memset0(ps->grad, ps->n_dense * sizeof(float), be->compute);
       be->memset0(m->loss_sum, sizeof(float), be->compute);
       m->a2a_wait_ms = m->a2a_bytes = 0;
       cddp_amp_begin_step(&t->amp);
       for (int64_t a = 0; a < t->A; a++) {
         cddp_devbatch_before_next(&t->db);
+        double t0 = cddp_trace_t0();
         const cddp_batch *hb = cddp_loader_next(t->train);
+        cddp_trace_since(CDDP_TRACK_DATA, "data", "data wait", -1, t0, 0);
         if (!hb)
           cddp_die(CDDP_EXIT_RUNTIME, "loader ended epoch %lld after %lld steps, expected %lld",
                    (long long)epoch, (long long)s, (long long)t->spe);
+        t0 = cddp_trace_t0();
         const cddp_batch *db = cddp_devbatch_put(&t->db, hb);
+        cddp_trace_since(CDDP_TRACK_DATA, "data", "h2d copy", -1, t0, 0);
+        cddp_trace_mark tm = cddp_trace_begin();
         m->ops->forward(m, db, 1, grad_scale, loss_scale);
+        cddp_trace_end(tm, CDDP_TRACK_COMPUTE, "step", "forward", -1, 0);
         cddp_reducer_begin(t->red, a == t->A - 1);
+        tm = cddp_trace_begin();
         m->ops->backward(m, db, &hook);
+        cddp_trace_end(tm, CDDP_TRACK_COMPUTE, "step", "backward", -1, 0);
         cddp_devbatch_consumed(&t->db);
       }
+      double t0 = cddp_trace_t0();
       cddp_reducer_finish(t->red);
+      cddp_trace_since(CDDP_TRACK_COMPUTE, "ddp", "gradient wait", -1, t0, 0);
+      cddp_trace_mark t_opt = cddp_trace_begin();
       for (int i = 0; i < ps->n; i++)
         if (ps->p[i].flags & CDDP_PARAM_SHARDED) { /* this rank's rows, averaged by the model */
           t->sparse[i] = (cddp_sparse_grad){ps->p[i].sp_ids, ps->p[i].sp_rows, ps->p[i].sp_n};
@@ -583,7 +600,9 @@ static int train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos, int6
       cddp_optimizer_step(&t->opt, t->sparse, lr_factor, cddp_amp_skip(&t->amp));
       cddp_amp_update(&t->amp);
       be->axpy(t->loss_acc, m->loss_sum, 1, 1.0f);
+      cddp_trace_end(t_opt, CDDP_TRACK_COMPUTE, "step", "optimizer", -1, 0);
       step++;
+      cddp_trace_end(t_step, CDDP_TRACK_STEP, "step", "step ", (int)step, 0);
       const cddp_reducer_stats *st = cddp_reducer_last_stats(t->red);
       iv.steps++;
       iv.samples += o->batch * t->A;
@@ -633,6 +652,7 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   cddp_pg_init(&t.pg, argc, argv);
   if (t.pg.world > 1) cddp_pg_log_hosts(&t.pg); /* before setup starts the comm thread */
   cddp_preempt_install(t.pg.rank);
+  cddp_trace_run_start(&t.tr, o, &t.pg);
   setup(&t);
   int64_t epoch, pos;
   int64_t step = resume(&t, &epoch, &pos);
@@ -651,7 +671,9 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   const char *check = getenv("CDDP_CHECK_REPLICAS"); /* debugging aid, docs/ddp.md */
   if (check && atoi(check) > 0)
     cddp_ddp_check_replicas(t.comm, t.m->params.master, t.m->params.n_replicated, end - step);
+  cddp_trace_run_render(&t.tr, &t.pg);
   teardown(&t);
+  cddp_trace_run_finish(&t.tr, &t.pg, o);
   cddp_pg_finalize(&t.pg);
   return status;
 }

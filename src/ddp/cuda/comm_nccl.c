@@ -24,6 +24,7 @@
 #include "core/check_mpi.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/trace.h"
 #include "ddp/comm_impl.h"
 
 #define NCCL_MAX_HANDLES 1024
@@ -129,6 +130,7 @@ static cddp_comm_handle *nccl_post(cddp_comm *c, const cddp_coll *k) {
   cudaCheck(cudaEventRecord(h->ready, m->compute));
   cudaCheck(cudaStreamWaitEvent(m->stream, h->ready, 0));
   int W = c->world, R = c->rank;
+  int tr = cddp_trace_dev_begin(c->be->comm);
   switch (k->kind) {
   case CDDP_COLL_ALLREDUCE:
     ncclCheck(ncclAllReduce(k->buf, k->buf, k->count, nccl_type(k->dtype),
@@ -176,6 +178,8 @@ static cddp_comm_handle *nccl_post(cddp_comm *c, const cddp_coll *k) {
     ncclCheck(ncclAllReduce(m->scratch, m->scratch, 1, ncclFloat32, ncclSum, m->nc, m->stream));
     break;
   }
+  cddp_trace_dev_end(tr, c->be->comm, CDDP_TRACK_GPU_COMM, "comm", cddp_coll_name(k->kind), -1,
+                     cddp_coll_bytes(k, W));
   cudaCheck(cudaEventRecord(h->done, m->stream));
   pthread_mutex_lock(&m->mu);
   h->t_post = cddp_now_s();
