@@ -104,9 +104,10 @@ void cddp_trace_since(int track, const char *cat, const char *name, int idx, dou
   if (t0 != 0) push(track, cat, name, idx, t0, cddp_trace_now() - t0, bytes, -1);
 }
 
-void cddp_trace_instant(int track, const char *cat, const char *name, int idx, double t) {
+void cddp_trace_instant(int track, const char *cat, const char *name, int idx, double t,
+                        long long bytes) {
   if (!cddp_trace_active()) return;
-  push(track, cat, name, idx, t, -1, 0, -1);
+  push(track, cat, name, idx, t, -1, bytes, -1);
 }
 
 int cddp_trace_dev_begin(cddp_stream *s) {

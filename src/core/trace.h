@@ -70,7 +70,8 @@ void cddp_trace_since(int track, const char *cat, const char *name, int idx, dou
 /* A span or instant with explicit times (seconds of cddp_trace_now). */
 void cddp_trace_span(int track, const char *cat, const char *name, int idx, double t0, double t1,
                      long long bytes);
-void cddp_trace_instant(int track, const char *cat, const char *name, int idx, double t);
+void cddp_trace_instant(int track, const char *cat, const char *name, int idx, double t,
+                        long long bytes);
 
 /* Device-timed span on stream s (NCCL's communication stream, copies). */
 int cddp_trace_dev_begin(cddp_stream *s);

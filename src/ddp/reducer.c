@@ -305,17 +305,19 @@ void cddp_reducer_mark_ready(void *reducer, int id) {
   r->ready[id] = 1;
   r->n_ready++;
   r->t_last_ready = cddp_now_s();
-  if (r->params[id].local) return;
-  int track = r->sparse_of[id] >= 0 ? sparse_track(r->sparse_of[id]) : bucket_track(r->bucket_of[id]);
-  cddp_trace_instant(track, "ready", r->params[id].name, -1, r->t_last_ready);
+  const cddp_reducer_param *rp = &r->params[id];
+  if (rp->local) return;
+  int track = rp->sparse ? sparse_track(r->sparse_of[id]) : bucket_track(r->bucket_of[id]);
+  long long bytes = rp->sparse ? (long long)(rp->cap * (sizeof(int32_t) + rp->dim * sizeof(float)))
+                               : (long long)(rp->numel * sizeof(float));
+  cddp_trace_instant(track, "ready", rp->name, -1, r->t_last_ready, bytes);
   if (r->sparse_of[id] >= 0) {
     sparse_slot *q = &r->sp[r->sparse_of[id]];
-    const cddp_reducer_param *p = &r->params[id];
     if (q->slot_ids) { /* keep this micro-step's rows: the next backward overwrites them */
       const cddp_backend *be = r->be;
-      be->memcpy_d2d(q->slot_ids + (size_t)r->micro * q->cap, p->ids, q->cap * sizeof(int32_t),
+      be->memcpy_d2d(q->slot_ids + (size_t)r->micro * q->cap, rp->ids, q->cap * sizeof(int32_t),
                      be->compute);
-      be->memcpy_d2d(q->slot_rows + (size_t)r->micro * q->cap * q->dim, p->rows,
+      be->memcpy_d2d(q->slot_rows + (size_t)r->micro * q->cap * q->dim, rp->rows,
                      (size_t)q->cap * q->dim * sizeof(float), be->compute);
     }
     if (r->communicate && r->o.overlap) launch_sparse(r, q);
