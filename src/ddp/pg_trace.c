@@ -42,6 +42,12 @@ void cddp_pg_clock_sync(const cddp_pg *pg, double (*now)(void), double *offset_s
   *origin_s = origin;
 }
 
+int cddp_pg_all_agree(const cddp_pg *pg, int flag) {
+  int in[2] = {flag, -flag}, out[2];
+  mpiCheck(MPI_Allreduce(in, out, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+  return out[0] == -out[1];
+}
+
 char *cddp_pg_gather_text(const cddp_pg *pg, const char *text, size_t len, size_t *total) {
   long long mine = (long long)len, *lens = NULL;
   if (pg->rank == 0) lens = cddp_xmalloc(sizeof *lens * (size_t)pg->world, "gather lengths");

@@ -29,6 +29,8 @@ void cddp_pg_finalize(cddp_pg *pg);
  * *origin_s = rank 0's now() when the exchange ended. */
 void cddp_pg_clock_sync(const cddp_pg *pg, double (*now)(void), double *offset_s,
                         double *origin_s);
+/* 1 if every rank passed the same flag (an all-reduce of min and max). */
+int cddp_pg_all_agree(const cddp_pg *pg, int flag);
 /* Every rank's text, concatenated in rank order on rank 0 (NULL, *total 0
  * elsewhere). The caller frees it. */
 char *cddp_pg_gather_text(const cddp_pg *pg, const char *text, size_t len, size_t *total);

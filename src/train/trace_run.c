@@ -15,6 +15,11 @@
 
 void cddp_trace_run_start(cddp_trace_run *tr, const cddp_options *o, const cddp_pg *pg) {
   *tr = (cddp_trace_run){0};
+  /* The clock exchange below is collective and runs before the start-up
+   * agreement check: ranks that disagree on tracing must fail here, not hang. */
+  if (pg->world > 1 && !cddp_pg_all_agree(pg, o->trace[0] != 0))
+    cddp_die(CDDP_EXIT_USAGE, "--trace is given on some ranks only (this rank: %s); give it to "
+             "every rank", o->trace[0] ? o->trace : "none");
   if (!o->trace[0]) return;
   tr->on = 1;
   long long a, b;

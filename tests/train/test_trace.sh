@@ -3,8 +3,8 @@
 # ranks, with many small buckets, --no-overlap and --grad-accum 2; each trace
 # must pass trace_check (valid JSON via json-c, tracks per rank, every bucket
 # launched after its last ready parameter and completed after its launch,
-# one clock across ranks). Bad --trace-steps and an unwritable --trace path
-# are usage errors (exit 2).
+# one clock across ranks). Bad --trace-steps, an unwritable --trace path and
+# --trace on one rank only are usage errors (exit 2).
 # usage: test_trace.sh CDDP TRACE_CHECK MPIRUN
 set -u
 CDDP=$1 CHECK=$2 MPIRUN=$3
@@ -65,6 +65,16 @@ if "$CHECK" "$W/dlrm_np2.json" 2 4 > /dev/null 2>&1; then fail "wrong step count
 rc=$?; [ $rc -eq 2 ] && grep -q -- "--trace-steps 5:3" "$W/u1.log" || fail "--trace-steps 5:3: exit $rc"
 "$CDDP" train "${DLRM[@]}" "${COMMON[@]}" --trace "$W/no/such/dir/x.json" > "$W/u2.log" 2>&1
 rc=$?; [ $rc -eq 2 ] && grep -q "cannot open for writing" "$W/u2.log" || fail "unwritable --trace: exit $rc"
+
+# --trace on rank 1 only: a usage error on every rank, not a hang in the clock exchange
+cat > "$W/rank1.sh" <<SH
+#!/bin/sh
+if [ "\$OMPI_COMM_WORLD_RANK" = 1 ]; then exec "\$@" --trace "$W/r1.json"; else exec "\$@"; fi
+SH
+timeout 60 "$MPIRUN" --oversubscribe -np 2 sh "$W/rank1.sh" "$CDDP" train "${DLRM[@]}" "${COMMON[@]}" \
+  > "$W/u3.log" 2>&1
+rc=$?; [ $rc -eq 2 ] && grep -q -- "--trace is given on some ranks only" "$W/u3.log" ||
+  { fail "--trace on one rank: exit $rc"; cat "$W/u3.log"; }
 
 [ $fails -eq 0 ] && echo "test_trace: all passed" || echo "test_trace: $fails failures"
 exit $((fails > 0))
