@@ -31,9 +31,11 @@ static void t_table_complete(void **state) {
 static void t_memory(void **state) {
   (void)state;
   pu_seed(1);
-  pair *a = pu_rand(1000, -1, 1);
+  pair *a = pu_rand(1000, -1, 1); /* uploaded on the compute stream */
   float *d2 = GPU->malloc(1000 * sizeof(float));
   cddp_event *e0 = GPU->event_create(), *e1 = GPU->event_create();
+  GPU->event_record(e0, GPU->compute);
+  GPU->stream_wait_event(GPU->copy, e0); /* the copy stream reads a->d */
   GPU->event_record(e0, GPU->copy);
   GPU->memcpy_d2d(d2, a->d, 1000 * sizeof(float), GPU->copy);
   GPU->event_record(e1, GPU->copy);
