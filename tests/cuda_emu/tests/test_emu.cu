@@ -1,0 +1,226 @@
+/* Tests of the CPU emulation itself: each mode runs a small CUDA program and
+ * checks that the emulator behaves as a GPU would, in particular that a
+ * broken program FAILS for the right reason. Exit status 0 means the
+ * expectation of the mode held; ctest also matches the emulator's message
+ * where the mode expects one.
+ *
+ *   reduce       block reduction through shared memory: exact sums
+ *   reduce-nosync  the same with its first __syncthreads removed: some block
+ *                sum must come out wrong (threads run in a shuffled order)
+ *   streams      producer kernel on stream A, consumer on stream B after an
+ *                event wait: correct
+ *   streams-nowait  the same without the event wait: the consumer must see
+ *                the buffer before the producer wrote it
+ *   partial-barrier / partial-warp  a __syncthreads skipped by one thread, a
+ *                full-mask shuffle skipped by half a warp: a reported kernel
+ *                failure naming the kernel
+ *   limits       launch limits: block > 1024 threads, grid.y > 65535, static
+ *                shared memory > 48 KiB, a host pointer argument
+ *   oob          a kernel writing one element past its buffer (run under
+ *                AddressSanitizer, which must report it) */
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#define CHECK(call)                                                                    \
+  do {                                                                                 \
+    cudaError_t e_ = (call);                                                           \
+    if (e_ != cudaSuccess) {                                                           \
+      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,             \
+              cudaGetErrorString(e_));                                                 \
+      exit(1);                                                                         \
+    }                                                                                  \
+  } while (0)
+
+static int fail(const char *msg) {
+  fprintf(stderr, "test_emu: %s\n", msg);
+  return 1;
+}
+
+/* ---- block reduction --------------------------------------------------------- */
+template <bool kSyncAfterStore>
+__global__ void block_sum_kernel(const float *x, float *sums) {
+  __shared__ float sh[256];
+  int t = threadIdx.x;
+  sh[t] = x[blockIdx.x * blockDim.x + t];
+  if (kSyncAfterStore) __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (t < s) sh[t] += sh[t + s];
+    __syncthreads();
+  }
+  if (t == 0) sums[blockIdx.x] = sh[0];
+}
+
+static int run_reduce(bool sync) {
+  const int blocks = 64, threads = 256, n = blocks * threads;
+  std::vector<float> h(n);
+  for (int i = 0; i < n; i++) h[i] = (float)(i % 7); /* small integers: exact sums */
+  float *x, *sums;
+  CHECK(cudaMalloc((void **)&x, n * sizeof(float)));
+  CHECK(cudaMalloc((void **)&sums, blocks * sizeof(float)));
+  CHECK(cudaMemcpy(x, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+  if (sync)
+    block_sum_kernel<true><<<blocks, threads>>>(x, sums);
+  else
+    block_sum_kernel<false><<<blocks, threads>>>(x, sums);
+  CHECK(cudaGetLastError());
+  std::vector<float> got(blocks);
+  CHECK(cudaMemcpy(got.data(), sums, blocks * sizeof(float), cudaMemcpyDeviceToHost));
+  int wrong = 0;
+  for (int b = 0; b < blocks; b++) {
+    float want = 0.0f;
+    for (int i = 0; i < threads; i++) want += h[b * threads + i];
+    wrong += !(got[b] == want);
+  }
+  printf("reduce (%s): %d of %d block sums wrong\n", sync ? "with every __syncthreads" :
+         "first __syncthreads removed", wrong, blocks);
+  if (sync) return wrong ? fail("a correct block reduction gave wrong sums") : 0;
+  return wrong ? 0 : fail("the missing __syncthreads was not exposed");
+}
+
+/* ---- two streams ------------------------------------------------------------- */
+__global__ void produce_kernel(float *buf, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) buf[i] = 2.0f * i;
+}
+__global__ void consume_kernel(const float *buf, float *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = buf[i] + 1.0f;
+}
+
+static int run_streams(bool wait) {
+  const int n = 1000;
+  float *buf, *out;
+  cudaStream_t a, b;
+  cudaEvent_t ev;
+  CHECK(cudaMalloc((void **)&buf, n * sizeof(float)));
+  CHECK(cudaMalloc((void **)&out, n * sizeof(float)));
+  CHECK(cudaMemset(buf, 0, n * sizeof(float)));
+  CHECK(cudaDeviceSynchronize());
+  CHECK(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking));
+  CHECK(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking));
+  CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+  produce_kernel<<<(n + 127) / 128, 128, 0, a>>>(buf, n);
+  CHECK(cudaGetLastError());
+  CHECK(cudaEventRecord(ev, a));
+  if (wait) CHECK(cudaStreamWaitEvent(b, ev, 0));
+  consume_kernel<<<(n + 127) / 128, 128, 0, b>>>(buf, out, n);
+  CHECK(cudaGetLastError());
+  std::vector<float> got(n);
+  CHECK(cudaMemcpyAsync(got.data(), out, n * sizeof(float), cudaMemcpyDeviceToHost, b));
+  CHECK(cudaStreamSynchronize(b));
+  int wrong = 0;
+  for (int i = 0; i < n; i++) wrong += !(got[i] == 2.0f * i + 1.0f);
+  printf("streams (%s): %d of %d values wrong\n", wait ? "with the event wait" : "no event wait",
+         wrong, n);
+  CHECK(cudaDeviceSynchronize());
+  if (wait) return wrong ? fail("a correctly ordered stream pair gave wrong values") : 0;
+  return wrong ? 0 : fail("the missing cudaStreamWaitEvent was not exposed");
+}
+
+/* ---- partial barrier / partial warp --------------------------------------------- */
+__global__ void partial_barrier_kernel(float *x) {
+  if (threadIdx.x == 5) return; /* skips the barrier below */
+  x[threadIdx.x] = 1.0f;
+  __syncthreads();
+  x[threadIdx.x] += 1.0f;
+}
+__global__ void partial_warp_kernel(float *x) {
+  float v = x[threadIdx.x];
+  if ((threadIdx.x & 31) < 16) v += __shfl_xor_sync(0xffffffffu, v, 1); /* half the warp */
+  x[threadIdx.x] = v;
+}
+
+static int run_partial(bool warp) {
+  float *x;
+  CHECK(cudaMalloc((void **)&x, 64 * sizeof(float)));
+  CHECK(cudaMemset(x, 0, 64 * sizeof(float)));
+  if (warp)
+    partial_warp_kernel<<<2, 64>>>(x);
+  else
+    partial_barrier_kernel<<<2, 64>>>(x);
+  CHECK(cudaGetLastError()); /* the launch itself is fine */
+  cudaError_t e = cudaDeviceSynchronize();
+  printf("partial %s: cudaDeviceSynchronize -> %s\n", warp ? "warp" : "barrier", cudaGetErrorName(e));
+  return e == cudaErrorLaunchFailure ? 0 : fail("the divergent kernel was not reported");
+}
+
+/* ---- launch limits -------------------------------------------------------------- */
+__global__ void noop_kernel(float *x) {
+  if (x) x[0] = 0.0f;
+}
+__global__ void big_shared_kernel(float *x) {
+  __shared__ float big[12289]; /* 49156 bytes > 48 KiB */
+  big[threadIdx.x] = 1.0f;
+  x[threadIdx.x] = big[threadIdx.x];
+}
+
+static int expect_launch_error(const char *what, cudaError_t want) {
+  cudaError_t e = cudaGetLastError();
+  printf("%s: %s\n", what, cudaGetErrorName(e));
+  if (e != want) return fail(what);
+  return 0;
+}
+
+static int run_limits() {
+  float *x;
+  CHECK(cudaMalloc((void **)&x, 1024 * sizeof(float)));
+  int bad = 0;
+  noop_kernel<<<1, 1024>>>(x);
+  bad |= expect_launch_error("block of 1024 threads", cudaSuccess);
+  noop_kernel<<<1, 1025>>>(x);
+  bad |= expect_launch_error("block of 1025 threads", cudaErrorInvalidConfiguration);
+  noop_kernel<<<1, dim3(32, 32, 2)>>>(x);
+  bad |= expect_launch_error("block of 32x32x2 threads", cudaErrorInvalidConfiguration);
+  noop_kernel<<<dim3(1, 65535), 1>>>(x);
+  bad |= expect_launch_error("grid.y 65535", cudaSuccess);
+  noop_kernel<<<dim3(1, 65536), 1>>>(x);
+  bad |= expect_launch_error("grid.y 65536", cudaErrorInvalidConfiguration);
+  noop_kernel<<<dim3(1, 1, 65536), 1>>>(x);
+  bad |= expect_launch_error("grid.z 65536", cudaErrorInvalidConfiguration);
+  noop_kernel<<<0, 32>>>(x);
+  bad |= expect_launch_error("empty grid", cudaErrorInvalidConfiguration);
+  float host[4];
+  noop_kernel<<<1, 1>>>(host);
+  bad |= expect_launch_error("host pointer argument", cudaErrorInvalidValue);
+  CHECK(cudaDeviceSynchronize());
+  big_shared_kernel<<<1, 32>>>(x); /* static shared memory: found when it runs */
+  bad |= expect_launch_error("49156 bytes of static shared memory (launch)", cudaSuccess);
+  cudaError_t e = cudaDeviceSynchronize();
+  printf("49156 bytes of static shared memory (run): %s\n", cudaGetErrorName(e));
+  if (e != cudaErrorLaunchFailure) bad |= fail("static shared memory over 48 KiB was accepted");
+  return bad;
+}
+
+/* ---- out-of-bounds write ------------------------------------------------------------ */
+__global__ void oob_kernel(float *x, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i <= n) x[i] = 1.0f; /* injected bug: <= writes x[n] */
+}
+
+static int run_oob() {
+  const int n = 100;
+  float *x;
+  CHECK(cudaMalloc((void **)&x, n * sizeof(float)));
+  oob_kernel<<<1, 128>>>(x, n);
+  CHECK(cudaDeviceSynchronize());
+  return fail("the out-of-bounds write went unnoticed");
+}
+
+int main(int argc, char **argv) {
+  const char *m = argc > 1 ? argv[1] : "";
+  if (!strcmp(m, "reduce")) return run_reduce(true);
+  if (!strcmp(m, "reduce-nosync")) return run_reduce(false);
+  if (!strcmp(m, "streams")) return run_streams(true);
+  if (!strcmp(m, "streams-nowait")) return run_streams(false);
+  if (!strcmp(m, "partial-barrier")) return run_partial(false);
+  if (!strcmp(m, "partial-warp")) return run_partial(true);
+  if (!strcmp(m, "limits")) return run_limits();
+  if (!strcmp(m, "oob")) return run_oob();
+  fprintf(stderr, "usage: test_emu reduce|reduce-nosync|streams|streams-nowait|partial-barrier|"
+                  "partial-warp|limits|oob\n");
+  return 2;
+}
