@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 ./scripts/build-emu.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 (cd build-emu && ctest --output-on-failure -j 2 -L cuda_emu)
-(cd build-emu-asan && ctest --output-on-failure -j 2 -L cuda_emu -R '^(cuda_parity|emu_)')
+(cd build-emu-asan && ctest --output-on-failure -j 2 -L cuda_emu_sanitize)
 cd build && ctest --output-on-failure -j 2 "$@"
