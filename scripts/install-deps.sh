@@ -12,5 +12,6 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recomme
   libhdf5-dev hdf5-tools \
   libopenblas-dev zlib1g-dev \
   libinih-dev libjson-c-dev libcmocka-dev \
+  libboost-context-dev \
   python3-h5py \
   dataset-fashion-mnist

@@ -18,6 +18,7 @@
  * Work runs on the stream, deferred like every other operation. */
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -111,8 +112,12 @@ void run_gemm(const gemm_problem &p) {
   for (int j = 0; j < n; j++)
     for (int i = 0; i < m; i++) {
       const float *x = &a[(size_t)i * k], *y = &b[(size_t)j * k];
-      float s = 0.0f;
-      for (int l = 0; l < k; l++) s += x[l] * y[l];
+      float part[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* 8 partial sums (vectorisable) */
+      int l = 0;
+      for (; l + 8 <= k; l += 8)
+        for (int v = 0; v < 8; v++) part[v] += x[l + v] * y[l + v];
+      float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+      for (; l < k; l++) s += x[l] * y[l];
       acc[(size_t)i + (size_t)j * m] = s;
     }
   bool has_bias = p.epi & CUBLASLT_EPILOGUE_BIAS;
@@ -485,6 +490,12 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmul
   const cublasLtMatrixLayoutOpaque_t *ls[4] = {A, B, C, D};
   for (int i = 0; i < 4; i++)
     if (pref->align[i] < type_size(ls[i]->type)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  /* CUEMU_LT_HALF_LD_BYTES=N: no algorithm for fp16/bf16 A or B whose rows
+   * are not N-byte multiples, to rehearse a caller's fallback for what some
+   * cuBLASLt versions do (the real rule depends on version and GPU). */
+  static const long half_ld = getenv("CUEMU_LT_HALF_LD_BYTES") ? atol(getenv("CUEMU_LT_HALF_LD_BYTES")) : 0;
+  for (int i = 0; i < 2 && half_ld > 0; i++)
+    if (type_size(ls[i]->type) == 2 && (ls[i]->ld * 2) % half_ld) return CUBLAS_STATUS_NOT_SUPPORTED;
   size_t es = type_size(D->type);
   if ((d->epi & CUBLASLT_EPILOGUE_BIAS) && (size_t)align_of(d->bias) < es) return CUBLAS_STATUS_NOT_SUPPORTED;
   if ((d->epi & 128) && (size_t)align_of(d->aux) < es) return CUBLAS_STATUS_NOT_SUPPORTED;

@@ -1,5 +1,5 @@
 /* cuda-emu kernel execution: blocks one after another (in a seeded random
- * order), each CUDA thread of a block a fiber (ucontext).
+ * order), each CUDA thread of a block a fiber (Boost.Context).
  *
  * Fibers are started lazily: one "runner" fiber runs the block's threads one
  * after another, in a seeded random order, as plain calls. Only when a thread
@@ -16,7 +16,8 @@
  * lanes that do not exist, or lanes that exit while the others wait, fail the
  * kernel the same way. */
 #include <sys/mman.h>
-#include <ucontext.h>
+
+#include <boost/context/fiber.hpp>
 
 #include <cstdarg>
 #include <cstdio>
@@ -28,8 +29,14 @@
 #include "internal.h"
 
 #ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/common_interface_defs.h>
 #define CUEMU_STACK_BYTES ((size_t)256 << 10)
+/* tell ASan about every stack switch (else it may misjudge fiber stacks) */
+#define FIBER_SWITCH_START(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
+#define FIBER_SWITCH_DONE(save, bottom, size) __sanitizer_finish_switch_fiber(save, bottom, size)
 #else
+#define FIBER_SWITCH_START(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#define FIBER_SWITCH_DONE(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
 #define CUEMU_STACK_BYTES ((size_t)64 << 10)
 #endif
 #define CUEMU_MAX_STATIC_SHARED ((size_t)48 << 10)
@@ -43,11 +50,14 @@ namespace {
 
 enum tstate { T_NEW, T_RUN, T_BAR, T_WARP, T_DONE };
 
+namespace bctx = boost::context;
+
 struct fiber {
-  ucontext_t ctx;
+  bctx::fiber cont; /* the fiber's suspended state while it is switched out */
   char *mem;      /* guard page + stack */
   size_t bytes;
   bool fresh;     /* needs makecontext before the next resume */
+  void *asan_fake; /* ASan's fake stack of the fiber while it is switched out */
 };
 
 struct kthread {
@@ -60,7 +70,7 @@ struct kthread {
 };
 
 struct warp_rec {
-  unsigned arrived, mask, exist;
+  unsigned arrived, mask, exist, exited;
   warp_op op;
   int width;
   unsigned long long val[32], res[32];
@@ -74,7 +84,8 @@ struct block_run {
   std::vector<warp_rec> warps;
   std::vector<int> unstarted, runnable;
   std::vector<fiber *> idle, all;
-  ucontext_t sched;
+  std::vector<bctx::fiber *> abandoned;
+  bctx::fiber sched; /* the scheduler's suspended state while a fiber runs */
   fiber *running = nullptr;
   kthread *cur = nullptr;
   std::string error;
@@ -102,6 +113,7 @@ fiber *new_fiber() {
   }
   mprotect(mem, page, PROT_NONE); /* stack overflow faults instead of corrupting */
   fiber *f = new fiber;
+  f->asan_fake = nullptr;
   f->mem = mem;
   f->bytes = bytes;
   f->fresh = true;
@@ -110,7 +122,15 @@ fiber *new_fiber() {
 }
 
 /* ---- the fiber side ------------------------------------------------------- */
-void to_scheduler(fiber *self) { swapcontext(&self->ctx, &R.sched); }
+/* the device thread's own stack (learned at the first switch, for ASan) */
+const void *g_sched_bottom = nullptr;
+size_t g_sched_size = 0;
+
+void to_scheduler(fiber *self) {
+  FIBER_SWITCH_START(&self->asan_fake, g_sched_bottom, g_sched_size);
+  R.sched = std::move(R.sched).resume();
+  FIBER_SWITCH_DONE(self->asan_fake, &g_sched_bottom, &g_sched_size);
+}
 
 [[noreturn]] void fail_in_fiber(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fail_in_fiber(const char *fmt, ...) {
@@ -137,11 +157,13 @@ void release_barrier() {
 
 void thread_exit(kthread *t) {
   t->state = T_DONE;
+  R.warps[t->warp].exited |= 1u << t->lane;
   R.exited++;
   if (R.bar_waiting > 0 && R.bar_waiting == R.n - R.exited) release_barrier();
 }
 
-void fiber_main() {
+[[noreturn]] void fiber_main() {
+  FIBER_SWITCH_DONE(nullptr, &g_sched_bottom, &g_sched_size);
   for (;;) {
     fiber *self = R.running;
     if (R.unstarted.empty()) {
@@ -166,17 +188,33 @@ void suspend(kthread *t) {
 }
 
 /* ---- the scheduler side ------------------------------------------------- */
+/* Our mmap-ed stacks, handed to Boost.Context as they are. */
+struct given_stack {
+  bctx::stack_context sc;
+  bctx::stack_context allocate() { return sc; }
+  void deallocate(bctx::stack_context &) noexcept {}
+};
+
 void resume(fiber *f) {
   if (f->fresh) {
-    getcontext(&f->ctx);
-    f->ctx.uc_stack.ss_sp = f->mem + 4096;
-    f->ctx.uc_stack.ss_size = f->bytes - 4096;
-    f->ctx.uc_link = nullptr;
-    makecontext(&f->ctx, fiber_main, 0);
+    if (f->cont) /* abandoned by a failed kernel: keep it, never unwind its stack */
+      R.abandoned.push_back(new bctx::fiber(std::move(f->cont)));
+    bctx::stack_context sc;
+    sc.size = f->bytes - 4096;
+    sc.sp = f->mem + f->bytes; /* stacks grow down */
+    f->cont = bctx::fiber(std::allocator_arg, bctx::preallocated(sc.sp, sc.size, sc),
+                          given_stack{sc}, [](bctx::fiber &&sched) {
+                            R.sched = std::move(sched);
+                            fiber_main();
+                            return std::move(R.sched); /* not reached */
+                          });
     f->fresh = false;
   }
   R.running = f;
-  swapcontext(&R.sched, &f->ctx);
+  void *fake = nullptr;
+  FIBER_SWITCH_START(&fake, f->mem + 4096, f->bytes - 4096);
+  f->cont = std::move(f->cont).resume();
+  FIBER_SWITCH_DONE(fake, nullptr, nullptr);
 }
 
 std::string describe_stuck() {
@@ -260,11 +298,7 @@ void syncthreads(const char *where) {
 
 unsigned lane_mask_active() {
   const warp_rec &w = R.warps[R.cur->warp];
-  unsigned m = 0;
-  int base = R.cur->warp * 32;
-  for (int l = 0; l < 32; l++)
-    if ((w.exist >> l & 1u) && R.th[base + l].state != T_DONE) m |= 1u << l;
-  return m;
+  return w.exist & ~w.exited;
 }
 
 unsigned long long warp_exchange(warp_op op, unsigned mask, unsigned long long value, int arg,
@@ -288,10 +322,9 @@ unsigned long long warp_exchange(warp_op op, unsigned mask, unsigned long long v
     fail_in_fiber("warp %d: lanes disagree on the warp exchange (mask 0x%08x vs 0x%08x): "
                   "divergent shuffle/vote", t->warp, w.mask, mask);
   }
-  for (int l = 0; l < 32; l++)
-    if ((mask >> l & 1u) && R.th[t->warp * 32 + l].state == T_DONE)
-      fail_in_fiber("warp %d: shuffle/vote with mask 0x%08x but lane %d has exited (partial warp)",
-                    t->warp, mask, l);
+  if (mask & w.exited)
+    fail_in_fiber("warp %d: shuffle/vote with mask 0x%08x but lane %d has exited (partial warp)",
+                  t->warp, mask, __builtin_ctz(mask & w.exited));
   w.val[t->lane] = value;
   w.arg[t->lane] = arg;
   w.arrived |= bit;
@@ -381,7 +414,7 @@ int run_kernel(const kernel_task &k) {
     for (int i = n; i > 1; i--) std::swap(R.unstarted[i - 1], R.unstarted[rng_next(&R.rng) % i]);
     for (size_t w = 0; w < R.warps.size(); w++) {
       int lanes = n - (int)w * 32 < 32 ? n - (int)w * 32 : 32;
-      R.warps[w].arrived = 0;
+      R.warps[w].arrived = R.warps[w].exited = 0;
       R.warps[w].exist = lanes == 32 ? ~0u : (1u << lanes) - 1;
     }
     run_block();
