@@ -4,7 +4,8 @@
  * expectation of the mode held; ctest also matches the emulator's message
  * where the mode expects one.
  *
- *   reduce       block reduction through shared memory: exact sums
+ *   reduce       block reduction through shared memory, 256 and 1024 threads
+ *                a block: exact sums
  *   reduce-nosync  the same with its first __syncthreads removed: some block
  *                sum must come out wrong (threads run in a shuffled order)
  *   streams      producer kernel on stream A, consumer on stream B after an
@@ -43,7 +44,7 @@ static int fail(const char *msg) {
 /* ---- block reduction --------------------------------------------------------- */
 template <bool kSyncAfterStore>
 __global__ void block_sum_kernel(const float *x, float *sums) {
-  __shared__ float sh[256];
+  __shared__ float sh[1024];
   int t = threadIdx.x;
   sh[t] = x[blockIdx.x * blockDim.x + t];
   if (kSyncAfterStore) __syncthreads();
@@ -54,8 +55,8 @@ __global__ void block_sum_kernel(const float *x, float *sums) {
   if (t == 0) sums[blockIdx.x] = sh[0];
 }
 
-static int run_reduce(bool sync) {
-  const int blocks = 64, threads = 256, n = blocks * threads;
+static int run_reduce(bool sync, int threads) {
+  const int blocks = 64, n = blocks * threads;
   std::vector<float> h(n);
   for (int i = 0; i < n; i++) h[i] = (float)(i % 7); /* small integers: exact sums */
   float *x, *sums;
@@ -75,8 +76,8 @@ static int run_reduce(bool sync) {
     for (int i = 0; i < threads; i++) want += h[b * threads + i];
     wrong += !(got[b] == want);
   }
-  printf("reduce (%s): %d of %d block sums wrong\n", sync ? "with every __syncthreads" :
-         "first __syncthreads removed", wrong, blocks);
+  printf("reduce, %d threads a block (%s): %d of %d block sums wrong\n", threads,
+         sync ? "with every __syncthreads" : "first __syncthreads removed", wrong, blocks);
   if (sync) return wrong ? fail("a correct block reduction gave wrong sums") : 0;
   return wrong ? 0 : fail("the missing __syncthreads was not exposed");
 }
@@ -212,8 +213,8 @@ static int run_oob() {
 
 int main(int argc, char **argv) {
   const char *m = argc > 1 ? argv[1] : "";
-  if (!strcmp(m, "reduce")) return run_reduce(true);
-  if (!strcmp(m, "reduce-nosync")) return run_reduce(false);
+  if (!strcmp(m, "reduce")) return run_reduce(true, 256) | run_reduce(true, 1024);
+  if (!strcmp(m, "reduce-nosync")) return run_reduce(false, 256) | run_reduce(false, 1024);
   if (!strcmp(m, "streams")) return run_streams(true);
   if (!strcmp(m, "streams-nowait")) return run_streams(false);
   if (!strcmp(m, "partial-barrier")) return run_partial(false);
