@@ -18,12 +18,16 @@
  *   limits       launch limits: block > 1024 threads, grid.y > 65535, static
  *                shared memory > 48 KiB, a host pointer argument
  *   oob          a kernel writing one element past its buffer (run under
- *                AddressSanitizer, which must report it) */
+ *                AddressSanitizer, which must report it)
+ *   half         fp16 / bf16 conversions against the IEEE definitions: every
+ *                16-bit pattern, and round to nearest even at every midpoint */
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #define CHECK(call)                                                                    \
@@ -211,6 +215,79 @@ static int run_oob() {
   return fail("the out-of-bounds write went unnoticed");
 }
 
+/* ---- fp16 / bf16 conversions ------------------------------------------------------ */
+static int half_bad = 0;
+static void half_expect(bool ok, const char *what, unsigned bits, float f) {
+  if (!ok && half_bad++ < 10) fprintf(stderr, "%s: pattern 0x%04x / value %a\n", what, bits, f);
+}
+
+static int run_half() {
+  /* fp16 -> fp32 exact: (-1)^s 2^(e-15) (1 + m/1024), subnormals m 2^-24 */
+  for (unsigned h = 0; h < 65536; h++) {
+    unsigned e = (h >> 10) & 31, m = h & 1023;
+    float f = __half2float(__ushort_as_half((unsigned short)h)), want;
+    if (e == 31) {
+      half_expect(m ? std::isnan(f) : std::isinf(f), "half2float inf/nan", h, f);
+      continue;
+    }
+    want = e ? ldexpf((float)(1024 + m), (int)e - 25) : ldexpf((float)m, -24);
+    if (h & 0x8000) want = -want;
+    half_expect(f == want && std::signbit(f) == (bool)(h & 0x8000), "half2float", h, f);
+    /* and back */
+    half_expect(__half_as_ushort(__float2half_rn(f)) == h, "float2half of a half value", h, f);
+  }
+  /* fp32 -> fp16: midpoints between neighbours round to the even one, a hair
+   * off the midpoint to the nearer one; 65520 and above overflow */
+  for (unsigned h = 0; h < 0x7bff; h++)
+    for (unsigned sign = 0; sign <= 0x8000; sign += 0x8000) {
+      float a = __half2float(__ushort_as_half((unsigned short)(h | sign)));
+      float b = __half2float(__ushort_as_half((unsigned short)((h + 1) | sign)));
+      float mid = a + (b - a) / 2;
+      unsigned even = (h & 1) ? h + 1 : h;
+      half_expect(__half_as_ushort(__float2half_rn(mid)) == (even | sign), "float2half tie", h, mid);
+      half_expect(__half_as_ushort(__float2half_rn(nextafterf(mid, a))) == (h | sign),
+                  "float2half below the midpoint", h, mid);
+      half_expect(__half_as_ushort(__float2half_rn(nextafterf(mid, b))) == ((h + 1) | sign),
+                  "float2half above the midpoint", h, mid);
+    }
+  half_expect(__half_as_ushort(__float2half_rn(65520.0f)) == 0x7c00, "65520 -> inf", 0x7c00, 65520.0f);
+  half_expect(__half_as_ushort(__float2half_rn(nextafterf(65520.0f, 0))) == 0x7bff, "below 65520", 0x7bff, 65520.0f);
+  half_expect(__half_as_ushort(__float2half_rn(ldexpf(1.0f, -26))) == 0, "2^-26 -> 0", 0, ldexpf(1.0f, -26));
+  {
+    unsigned nb = __half_as_ushort(__float2half_rn(nanf("")));
+    half_expect((nb & 0x7c00) == 0x7c00 && (nb & 0x3ff), "NaN stays NaN", nb, nanf(""));
+  }
+  /* bf16: the upper half of the fp32 pattern; ties to even */
+  for (unsigned h = 0; h < 65536; h++) {
+    __nv_bfloat16 v;
+    v.__x = (unsigned short)h;
+    float f = __bfloat162float(v);
+    unsigned u;
+    memcpy(&u, &f, 4);
+    half_expect(u == h << 16, "bfloat162float", h, f);
+    if (((h >> 7) & 0xff) == 0xff) continue; /* inf / NaN */
+    half_expect(__float2bfloat16_rn(f).__x == h, "float2bfloat16 of a bf16 value", h, f);
+    if ((h & 0x7fff) == 0x7f7f) continue; /* the largest finite: next is inf */
+    unsigned mid_bits = (h << 16) | 0x8000u;
+    float mid;
+    memcpy(&mid, &mid_bits, 4);
+    unsigned even = (h & 1) ? h + 1 : h;
+    half_expect(__float2bfloat16_rn(mid).__x == even, "float2bfloat16 tie", h, mid);
+    unsigned above = mid_bits + 1, below = mid_bits - 1;
+    float fa, fb;
+    memcpy(&fa, &above, 4);
+    memcpy(&fb, &below, 4);
+    half_expect(__float2bfloat16_rn(fa).__x == h + 1, "float2bfloat16 above the midpoint", h, fa);
+    half_expect(__float2bfloat16_rn(fb).__x == h, "float2bfloat16 below the midpoint", h, fb);
+  }
+  {
+    unsigned nb = __float2bfloat16_rn(nanf("")).__x;
+    half_expect((nb & 0x7f80) == 0x7f80 && (nb & 0x7f), "bf16 NaN stays NaN", nb, nanf(""));
+  }
+  printf("half: %d conversion error(s)\n", half_bad);
+  return half_bad ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   const char *m = argc > 1 ? argv[1] : "";
   if (!strcmp(m, "reduce")) return run_reduce(true, 256) | run_reduce(true, 1024);
@@ -221,7 +298,8 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "partial-warp")) return run_partial(true);
   if (!strcmp(m, "limits")) return run_limits();
   if (!strcmp(m, "oob")) return run_oob();
+  if (!strcmp(m, "half")) return run_half();
   fprintf(stderr, "usage: test_emu reduce|reduce-nosync|streams|streams-nowait|partial-barrier|"
-                  "partial-warp|limits|oob\n");
+                  "partial-warp|limits|oob|half\n");
   return 2;
 }
