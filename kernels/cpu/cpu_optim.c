@@ -21,6 +21,13 @@ void cpu_amp_unscale_check(float *g, size_t n, const float *scale, int *found_in
   if (bad) *found_inf = 1;
 }
 
+void cpu_nonfinite_any(const float *x, size_t n, int *found) {
+  int bad = 0;
+#pragma omp parallel for simd schedule(static) reduction(| : bad) if (n >= CPU_PAR_MIN)
+  for (size_t i = 0; i < n; i++) bad |= !(fabsf(x[i]) <= FLT_MAX);
+  if (bad) *found = 1;
+}
+
 void cpu_amp_update_scale(float *scale, int *tracker, const int *found_inf, float growth,
                           float backoff, int interval) {
   if (*found_inf) {

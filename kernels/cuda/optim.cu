@@ -26,6 +26,18 @@ void cu_amp_unscale_check(float *g, size_t n, const float *scale, int *found_inf
   cuLaunchCheck();
 }
 
+static __global__ void nonfinite_any_kernel(const float *x, size_t n, int *found) {
+  int bad = 0;
+  GRID_LOOP(i, n) bad |= !(fabsf(x[i]) <= FLT_MAX);
+  if (__any_sync(0xffffffffu, bad) && (threadIdx.x & 31) == 0) *found = 1;
+}
+
+void cu_nonfinite_any(const float *x, size_t n, int *found) {
+  if (n == 0) return;
+  nonfinite_any_kernel<<<cu_grid(n, 256), 256, 0, g_cu.compute>>>(x, n, found);
+  cuLaunchCheck();
+}
+
 static __global__ void update_scale_kernel(float *scale, int *tracker, const int *found_inf,
                                            float growth, float backoff, int interval) {
   if (*found_inf) {

@@ -144,6 +144,9 @@ CDDP_OP(void, vit_tokens_bwd, (const float *dx, float *dpatch, float *dcls, floa
 /* ---- AMP, norms, optimizers ------------------------------------------------ */
 /* g *= 1/scale; *found_inf = 1 if any result is inf/NaN (never reset here). */
 CDDP_OP(void, amp_unscale_check, (float *g, size_t n, const float *scale, int *found_inf))
+/* *found = 1 if any of x[0..n) is inf/NaN (never reset here); x is only read.
+ * The divergence check of the parameters at logging steps. */
+CDDP_OP(void, nonfinite_any, (const float *x, size_t n, int *found))
 /* GradScaler update: if *found_inf: scale *= backoff, tracker = 0; else
  * tracker++, and if tracker == interval: scale *= growth, tracker = 0. */
 CDDP_OP(void, amp_update_scale, (float *scale, int *tracker, const int *found_inf, float growth,

@@ -21,6 +21,7 @@
 #include "train/checkpoint.h"
 #include "train/checkpoint_shard.h"
 #include "train/devbatch.h"
+#include "train/diverge.h"
 #include "train/evaluate.h"
 #include "train/optimizer.h"
 #include "train/preempt.h"
@@ -143,6 +144,7 @@ typedef struct {
   cddp_progress prog;
   float *loss_acc; /* device: loss sum over the logging interval */
   void *d_stats;   /* device staging of the logging-step sums */
+  cddp_diverge div;
   char *config_ini;
   int64_t spe, total, A;
   const char *kind;
@@ -363,6 +365,7 @@ static void setup(trainer *t) {
   cddp_devbatch_init(&t->db, be, &t->info, (int)o->batch);
   t->loss_acc = be->malloc(sizeof(float));
   t->d_stats = be->malloc(8 * sizeof(double));
+  cddp_diverge_init(&t->div, be);
   be->memset0(t->loss_acc, sizeof(float), be->compute);
 
   if (o->eval[0]) {
@@ -381,6 +384,7 @@ static void teardown(trainer *t) {
   cddp_devbatch_free(&t->db);
   be->free(t->loss_acc);
   be->free(t->d_stats);
+  cddp_diverge_free(&t->div);
   cddp_amp_free(&t->amp);
   cddp_optimizer_free(&t->opt);
   cddp_reducer_destroy(t->red);
@@ -482,19 +486,22 @@ static void log_step(trainer *t, interval *iv, int64_t step, int64_t epoch, doub
   int found_inf;
   be->memcpy_d2h(&acc, t->loss_acc, sizeof acc, be->compute);
   be->memcpy_d2h(&last, t->m->loss_sum, sizeof last, be->compute);
+  cddp_diverge_check(&t->div, &t->m->params, &t->opt);
   be->stream_sync(be->compute);
   cddp_amp_get(&t->amp, &scale, NULL, &found_inf);
   double per_step = (double)t->o->batch * (double)t->A;
-  double g[4] = {acc, (double)iv->samples, last, per_step};
-  cddp_comm_sum_host(t->comm, g, 4, CDDP_F64, t->d_stats);
+  double g[5] = {acc, (double)iv->samples, last, per_step, t->div.bad};
+  cddp_comm_sum_host(t->comm, g, 5, CDDP_F64, t->d_stats);
   double loss = g[0] / g[1], last_loss = g[2] / g[3];
-  /* Divergence: a non-finite loss that the fp16 scaler did not skip. */
-  int diverged = t->amp.enabled ? (!isfinite(last_loss) && !found_inf) : !isfinite(loss);
-  if (diverged)
-    cddp_die(CDDP_EXIT_DIVERGED, "training diverged: non-finite loss at step %lld (checked every "
-             "--log-every %lld steps; finite at step %lld); lower --lr, add --warmup-steps or "
-             "--clip-grad-norm", (long long)step, (long long)t->o->log_every,
-             (long long)iv->last_check);
+  /* a non-finite loss that the fp16 scaler did not skip */
+  int loss_bad = t->amp.enabled ? (!isfinite(last_loss) && !found_inf) : !isfinite(loss);
+  int scale_gone = t->amp.enabled && scale < CDDP_AMP_MIN_SCALE;
+  if (loss_bad || g[4] > 0 || scale_gone) {
+    cddp_diverge_report rep = {.step = step, .healthy_step = iv->last_check,
+                               .log_every = t->o->log_every, .loss_bad = loss_bad,
+                               .params_bad = g[4] > 0, .loss_scale = scale};
+    cddp_diverge_die(&t->div, t->comm, &t->m->params, &t->opt, &rep);
+  }
   double dt = cddp_train_now() - iv->t0;
   double n = iv->steps > 0 ? (double)iv->steps : 1;
   cddp_progress_rec r = {.step = step, .epoch = epoch, .loss = isfinite(loss) ? loss : last_loss,

@@ -404,6 +404,12 @@ static void t_amp(void **state) {
     pu_check_exact("amp_unscale_check g", g);
     pu_check_exact("amp_unscale_check flag", flag);
     assert_int_equal(IH(flag)[0], bad);
+    int32_t zero2 = 0;
+    pair *nf = pu_ints(&zero2, 1);
+    CPU->nonfinite_any(PH(g), n, IH(nf));
+    GPU->nonfinite_any(PD(g), n, ID(nf));
+    pu_check_exact("nonfinite_any flag", nf);
+    assert_int_equal(IH(nf)[0], bad);
     CPU->amp_update_scale(PH(scale), IH(tr), IH(flag), 2.0f, 0.5f, 2000);
     GPU->amp_update_scale(PD(scale), ID(tr), ID(flag), 2.0f, 0.5f, 2000);
     pu_check_exact("amp_update_scale scale", scale);

@@ -1,6 +1,8 @@
 /* Optimizers against hand-written torch.optim reference updates over several
  * steps (skip flag, half copy), AMP unscale/check and scale update, sumsq,
  * clipping, sparse row updates. */
+#include <float.h>
+
 #include "test_util.h"
 
 static const cddp_backend *be;
@@ -176,6 +178,25 @@ static void test_amp(void **state) {
   float big = 3e38f, small = 0.5f;
   be->amp_unscale_check(&big, 1, &small, &inf);
   assert_int_equal(inf, 1);
+  /* the parameters' divergence check: read-only, any inf/NaN, never reset */
+  float *x = tu_rand(n, -100, 100), *x0 = tu_copy(x, n);
+  int nf = 0;
+  be->nonfinite_any(x, n, &nf);
+  assert_int_equal(nf, 0);
+  x[n - 1] = -INFINITY;
+  be->nonfinite_any(x, n, &nf);
+  assert_int_equal(nf, 1);
+  x[n - 1] = x0[n - 1];
+  assert_memory_equal(x, x0, n * sizeof(float));
+  nf = 0;
+  x[7] = NAN;
+  be->nonfinite_any(x, n, &nf);
+  assert_int_equal(nf, 1);
+  x[7] = FLT_MAX; /* finite */
+  nf = 0;
+  be->nonfinite_any(x, n, &nf);
+  assert_int_equal(nf, 0);
+  free(x), free(x0);
   be->set_threads(1);
   /* GradScaler update */
   float s = 65536.0f;
