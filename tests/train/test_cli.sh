@@ -102,7 +102,7 @@ done
 # ---- divergence and usage errors ------------------------------------------------
 out=$("$CDDP" train "${VIT[@]}" --lr 1e30 --log-every 1 --max-steps 20 --threads 1 --quiet 2>&1)
 rc=$?
-if [ $rc = 4 ] && grep -q "diverged: non-finite loss at step [0-9]" <<<"$out"; then ok "divergence exit 4"
+if [ $rc = 4 ] && grep -Eq "diverged: non-finite loss.* at step [0-9]+ .*first non-finite parameter: " <<<"$out"; then ok "divergence exit 4"
 else fail "divergence: rc $rc: $out"; fi
 out=$("$CDDP" train "${VIT[@]}" --no-such-option 3 2>&1)
 rc=$?
