@@ -11,6 +11,16 @@
 
 typedef enum { CDDP_SCHEMA_CTR = 1, CDDP_SCHEMA_TWOTOWER = 2, CDDP_SCHEMA_IMAGE = 3 } cddp_schema;
 
+/* The name a file's root attribute `schema` carries: "cddp.ctr.v1" ... */
+static inline const char *cddp_schema_name(cddp_schema s) {
+  switch (s) {
+    case CDDP_SCHEMA_CTR: return "cddp.ctr.v1";
+    case CDDP_SCHEMA_TWOTOWER: return "cddp.twotower.v1";
+    case CDDP_SCHEMA_IMAGE: return "cddp.image.v1";
+  }
+  return "?";
+}
+
 /* Shapes and attributes read from a file at open (DESIGN §6). */
 typedef struct {
   cddp_schema schema;

@@ -12,15 +12,6 @@
 #include "core/error.h"
 #include "data/h5util.h"
 
-const char *cddp_schema_name(cddp_schema s) {
-  switch (s) {
-    case CDDP_SCHEMA_CTR: return "cddp.ctr.v1";
-    case CDDP_SCHEMA_TWOTOWER: return "cddp.twotower.v1";
-    case CDDP_SCHEMA_IMAGE: return "cddp.image.v1";
-  }
-  return "?";
-}
-
 /* What a column must look like. dims[k] > 0 is a required extent of axis k+1,
  * 0 any positive extent. */
 typedef struct {

@@ -72,7 +72,4 @@ void cddp_dataset_read_ordered(cddp_dataset *d, int c, const int64_t *rows, cons
 void cddp_dataset_sort_order(const int64_t *rows, int n, uint32_t *order, uint64_t *tmp);
 size_t cddp_dataset_scratch_bytes(const cddp_dataset *d, int n);
 
-/* "cddp.ctr.v1" ... */
-const char *cddp_schema_name(cddp_schema s);
-
 #endif

@@ -113,15 +113,9 @@ static void dlrm_destroy(cddp_model *m) {
 static const cddp_model_ops dlrm_ops = {
     .forward = dlrm_forward, .backward = dlrm_backward, .destroy = dlrm_destroy};
 
-cddp_model *cddp_dlrm_create(const cddp_model_config *cfg, const cddp_data_info *data,
-                             const cddp_backend *be, const cddp_model_comm *comm) {
-  const char *vname = cfg->variant && strcmp(cfg->variant, "default") ? cfg->variant : "kaggle";
-  const dlrm_variant *v = NULL;
-  for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
-    if (!strcmp(variants[i].name, vname)) v = &variants[i];
-  if (!v) cddp_die(CDDP_EXIT_USAGE, "--variant %s: unknown (kaggle, terabyte or tiny)", vname);
-  if (data->schema != CDDP_SCHEMA_CTR)
-    cddp_die(CDDP_EXIT_USAGE, "--model dlrm needs a cddp.ctr.v1 dataset");
+static cddp_model *dlrm_create(const cddp_model_config *cfg, const cddp_data_info *data,
+                               const cddp_backend *be, const cddp_model_comm *comm) {
+  const dlrm_variant *v = cddp_model_variant(&cddp_model_dlrm, cfg->variant);
   dlrm_impl *d = cddp_xcalloc(sizeof *d, "dlrm");
   cddp_model *m = cddp_model_alloc(cfg, data, be, &dlrm_ops, &d->c);
   m->impl = d;
@@ -174,3 +168,12 @@ cddp_model *cddp_dlrm_create(const cddp_model_config *cfg, const cddp_data_info 
   cddp_params_refresh_half(&m->params);
   return m;
 }
+
+const cddp_model_desc cddp_model_dlrm = {
+    .name = "dlrm",
+    CDDP_MODEL_VARIANTS(variants),
+    .schema = CDDP_SCHEMA_CTR,
+    .metric = "auc",
+    .options = "--max-table-rows --dense-embedding-threshold --embedding-sharding --embedding-plan",
+    .create = dlrm_create,
+};

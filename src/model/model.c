@@ -1,4 +1,6 @@
-/* Model creation (dispatch on cfg->arch), destruction and the memory report. */
+/* The table of model descriptors, model creation, destruction and the
+ * memory report. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,13 +47,51 @@ void cddp_model_free_common(cddp_model *m) {
   free(m);
 }
 
+static const cddp_model_desc *const g_models[] = {
+#define CDDP_MODEL(name) &cddp_model_##name,
+#include "model/model_list.h"
+};
+#define N_MODELS ((int)(sizeof g_models / sizeof *g_models))
+
+const cddp_model_desc *cddp_model_at(int i) { return i >= 0 && i < N_MODELS ? g_models[i] : NULL; }
+
+const cddp_model_desc *cddp_model_find(const char *name) {
+  for (int i = 0; name && i < N_MODELS; i++)
+    if (!strcmp(g_models[i]->name, name)) return g_models[i];
+  return NULL;
+}
+
+const char *cddp_model_variant_name(const cddp_model_desc *d, int i) {
+  if (i < 0 || i >= d->n_variants) return NULL;
+  return *(const char *const *)((const char *)d->variants + (size_t)i * d->variant_size);
+}
+
+const void *cddp_model_variant(const cddp_model_desc *d, const char *name) {
+  char known[256];
+  size_t len = 0;
+  for (int i = 0; name && i < d->n_variants; i++) {
+    const char *v = cddp_model_variant_name(d, i);
+    if (!strcmp(v, name)) return (const char *)d->variants + (size_t)i * d->variant_size;
+    len += snprintf(known + len, sizeof known - len, "%s%s", i ? "|" : "", v);
+  }
+  if (!name || !*name || !strcmp(name, "auto")) return d->variants;
+  cddp_die(CDDP_EXIT_USAGE, "--variant %s: not a variant of --model %s (one of %s)", name,
+           d->name, known);
+}
+
 cddp_model *cddp_model_create(const cddp_model_config *cfg, const cddp_data_info *data,
                               const cddp_backend *be, const cddp_model_comm *comm) {
-  if (!cfg->arch) cddp_die(CDDP_EXIT_USAGE, "--model: not given (dlrm, two_tower or vit)");
-  if (!strcmp(cfg->arch, "dlrm")) return cddp_dlrm_create(cfg, data, be, comm);
-  if (!strcmp(cfg->arch, "two_tower")) return cddp_two_tower_create(cfg, data, be, comm);
-  if (!strcmp(cfg->arch, "vit")) return cddp_vit_create(cfg, data, be);
-  cddp_die(CDDP_EXIT_USAGE, "--model %s: unknown (dlrm, two_tower or vit)", cfg->arch);
+  const cddp_model_desc *d = cddp_model_find(cfg->arch);
+  if (!d) {
+    char known[256];
+    size_t len = 0;
+    for (int i = 0; i < N_MODELS; i++)
+      len += snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "", g_models[i]->name);
+    cddp_die(CDDP_EXIT_USAGE, "--model %s: unknown (%s)", cfg->arch ? cfg->arch : "(none)", known);
+  }
+  if (data->schema != d->schema)
+    cddp_die(CDDP_EXIT_USAGE, "--model %s needs a %s dataset", d->name, cddp_schema_name(d->schema));
+  return d->create(cfg, data, be, comm);
 }
 
 void cddp_model_destroy(cddp_model *m) {

@@ -1,6 +1,7 @@
 /* The model interface the trainer drives. A model is an ordered list of
  * layers with hand-written forward and backward (DESIGN §3); it calls only
- * ops.h. Three models implement it: dlrm, two_tower and vit. */
+ * ops.h. Each model is described by a cddp_model_desc defined in its own
+ * file and listed in model_list.h: dlrm, two_tower and vit. */
 #ifndef CDDP_MODEL_MODEL_H
 #define CDDP_MODEL_MODEL_H
 
@@ -109,6 +110,40 @@ struct cddp_model {
   int sharded;       /* some table is split across ranks (forward is collective) */
   void *impl;
 };
+
+/* What the rest of cddp knows about a model: the CLI help, option
+ * validation, the schema check, the evaluation metric and the start-up
+ * agreement are derived from these fields. */
+typedef struct {
+  const char *name; /* --model */
+  /* The variants (--variant): an array of the model's own config structs,
+   * each beginning with its name (const char *); the first is the default. */
+  const void *variants;
+  size_t variant_size;
+  int n_variants;
+  cddp_schema schema;  /* the dataset schema it trains and evaluates on */
+  const char *metric;  /* evaluation metric: "auc", "accuracy" or "recall" */
+  const char *options; /* the model-specific options it reads (for --help) */
+  cddp_model *(*create)(const cddp_model_config *cfg, const cddp_data_info *data,
+                        const cddp_backend *be, const cddp_model_comm *comm);
+} cddp_model_desc;
+
+/* Fills the variant fields of a cddp_model_desc from a static array. */
+#define CDDP_MODEL_VARIANTS(array) \
+  .variants = (array), .variant_size = sizeof *(array), .n_variants = sizeof(array) / sizeof *(array)
+
+#define CDDP_MODEL(name) extern const cddp_model_desc cddp_model_##name;
+#include "model/model_list.h"
+
+/* The model called `name`, or NULL. */
+const cddp_model_desc *cddp_model_find(const char *name);
+/* The i-th model of model_list.h (NULL past the end). */
+const cddp_model_desc *cddp_model_at(int i);
+/* The name of variant i of d (NULL past the end). */
+const char *cddp_model_variant_name(const cddp_model_desc *d, int i);
+/* The config of the variant called `name` (NULL, "" and "auto": the first);
+ * dies with exit 2 naming the variants when d has none of that name. */
+const void *cddp_model_variant(const cddp_model_desc *d, const char *name);
 
 /* Builds a model: registers parameters, plans and allocates every buffer,
  * initialises parameters from cfg->seed as the PyTorch reference does (the

@@ -28,11 +28,4 @@ void cddp_model_plan(cddp_model *m, cddp_planner *pl, void (*plan)(cddp_model *,
 /* Frees what cddp_model_alloc/alloc_params allocated (not impl). */
 void cddp_model_free_common(cddp_model *m);
 
-cddp_model *cddp_dlrm_create(const cddp_model_config *cfg, const cddp_data_info *data,
-                             const cddp_backend *be, const cddp_model_comm *comm);
-cddp_model *cddp_two_tower_create(const cddp_model_config *cfg, const cddp_data_info *data,
-                                  const cddp_backend *be, const cddp_model_comm *comm);
-cddp_model *cddp_vit_create(const cddp_model_config *cfg, const cddp_data_info *data,
-                            const cddp_backend *be);
-
 #endif

@@ -261,14 +261,16 @@ static void tower_init_values(tower *t, cddp_params *ps, uint64_t seed) {
   cddp_mlp_init_dlrm(&t->mlp, ps, seed);
 }
 
-cddp_model *cddp_two_tower_create(const cddp_model_config *cfg, const cddp_data_info *data,
-                                  const cddp_backend *be, const cddp_model_comm *comm) {
-  const char *v = cfg->variant ? cfg->variant : "default";
-  int tiny = !strcmp(v, "tiny");
-  if (!tiny && strcmp(v, "default"))
-    cddp_die(CDDP_EXIT_USAGE, "two_tower variant %s: unknown (default or tiny)", v);
-  if (data->schema != CDDP_SCHEMA_TWOTOWER)
-    cddp_die(CDDP_EXIT_USAGE, "--model two_tower needs a cddp.twotower.v1 dataset");
+typedef struct {
+  const char *name;
+  int E, H1, Eo; /* embedding width, tower hidden width, output width */
+} tt_variant;
+
+static const tt_variant variants[] = {{"default", 32, 128, 64}, {"tiny", 4, 8, 4}};
+
+static cddp_model *tt_create(const cddp_model_config *cfg, const cddp_data_info *data,
+                             const cddp_backend *be, const cddp_model_comm *comm) {
+  const tt_variant *v = cddp_model_variant(&cddp_model_two_tower, cfg->variant);
   if (data->hist_len < 1) cddp_die(CDDP_EXIT_USAGE, "two_tower: dataset has no user_hist column");
   if (!(cfg->temperature > 0)) cddp_die(CDDP_EXIT_USAGE, "--temperature must be > 0");
   tt_impl *d = cddp_xcalloc(sizeof *d, "two_tower");
@@ -278,9 +280,9 @@ cddp_model *cddp_two_tower_create(const cddp_model_config *cfg, const cddp_data_
   d->gather = cfg->gather_negatives && d->comm.world > 1;
   if (d->gather && (!d->comm.allgather || !d->comm.allreduce_sum))
     cddp_die(CDDP_EXIT_USAGE, "two_tower gather_negatives: no collectives given");
-  d->E = tiny ? 4 : 32;
-  d->H1 = tiny ? 8 : 128;
-  d->Eo = tiny ? 4 : 64;
+  d->E = v->E;
+  d->H1 = v->H1;
+  d->Eo = v->Eo;
   if (cfg->emb_dim > 0) d->E = cfg->emb_dim;
   d->hist = data->hist_len;
   d->NB = d->gather ? d->comm.world * cfg->batch : cfg->batch;
@@ -314,3 +316,12 @@ cddp_model *cddp_two_tower_create(const cddp_model_config *cfg, const cddp_data_
   cddp_params_refresh_half(&m->params);
   return m;
 }
+
+const cddp_model_desc cddp_model_two_tower = {
+    .name = "two_tower",
+    CDDP_MODEL_VARIANTS(variants),
+    .schema = CDDP_SCHEMA_TWOTOWER,
+    .metric = "recall",
+    .options = "--emb-dim --temperature --gather-negatives --recall-k --dense-embedding-threshold",
+    .create = tt_create,
+};

@@ -95,17 +95,10 @@ static void vit_destroy(cddp_model *m) {
 static const cddp_model_ops vit_ops = {
     .forward = vit_forward, .backward = vit_backward, .destroy = vit_destroy};
 
-cddp_model *cddp_vit_create(const cddp_model_config *cfg, const cddp_data_info *data,
-                            const cddp_backend *be) {
-  const char *vname = cfg->variant && strcmp(cfg->variant, "default") ? cfg->variant : "vit-fmnist";
-  const vit_variant *v = NULL;
-  for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
-    if (!strcmp(variants[i].name, vname)) v = &variants[i];
-  if (!v)
-    cddp_die(CDDP_EXIT_USAGE, "--variant %s: unknown (vit-fmnist, deit-tiny, deit-small, tiny)",
-             vname);
-  if (data->schema != CDDP_SCHEMA_IMAGE)
-    cddp_die(CDDP_EXIT_USAGE, "--model vit needs a cddp.image.v1 dataset");
+static cddp_model *vit_create(const cddp_model_config *cfg, const cddp_data_info *data,
+                              const cddp_backend *be, const cddp_model_comm *comm) {
+  (void)comm;
+  const vit_variant *v = cddp_model_variant(&cddp_model_vit, cfg->variant);
   if (data->height != v->H || data->width != v->W || data->channels != v->C)
     cddp_die(CDDP_EXIT_USAGE,
              "--variant %s expects %dx%dx%d images but the dataset has %dx%dx%d", v->name,
@@ -141,3 +134,12 @@ cddp_model *cddp_vit_create(const cddp_model_config *cfg, const cddp_data_info *
   cddp_params_refresh_half(&m->params);
   return m;
 }
+
+const cddp_model_desc cddp_model_vit = {
+    .name = "vit",
+    CDDP_MODEL_VARIANTS(variants),
+    .schema = CDDP_SCHEMA_IMAGE,
+    .metric = "accuracy",
+    .options = "--label-smoothing --random-crop-pad --random-flip",
+    .create = vit_create,
+};

@@ -62,15 +62,14 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
   double te = cddp_train_now();
   cddp_evaluator_run(&ev, &r);
   cddp_progress prog;
-  const char *kind = ev.kind;
   cddp_progress_init(&prog, pg.rank == 0, 0, "plain", e->metrics_out, 0, 0,
-                     !strcmp(kind, "ctr") ? "auc" : !strcmp(kind, "class") ? "accuracy" : "recall");
+                     cddp_model_find(o.model)->metric);
   cddp_log_info("checkpoint %s: %s (%s), step %lld", e->checkpoint, meta.model, meta.variant,
                 (long long)meta.step);
   /* a checkpoint at an epoch boundary stores the next epoch's start (epoch e,
    * position 0): name the epoch it ended, as the training-time line does */
   int64_t epoch = meta.position == 0 && meta.epoch > 0 ? meta.epoch - 1 : meta.epoch;
-  cddp_progress_eval(&prog, meta.step, epoch, &r, kind, (int)o.recall_k,
+  cddp_progress_eval(&prog, meta.step, epoch, &r, ev.kind, (int)o.recall_k,
                      cddp_train_now() - te);
   cddp_progress_close(&prog);
   cddp_log_info("eval done in %.1f s", cddp_train_now() - t0);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "model/model.h"
 
 typedef enum { T_INT, T_FLOAT, T_STR, T_BOOL, T_CHOICE } opt_type;
 
@@ -33,6 +34,12 @@ typedef struct {
 #define BOTH (TR | EV)
 #define PER_RANK 1
 
+/* "|dlrm|two_tower|vit": every model of model_list.h */
+static const char g_models[] =
+#define CDDP_MODEL(name) "|" #name
+#include "model/model_list.h"
+    ;
+
 /* "|sgd|adamw|adagrad": every optimizer of optimizer_list.h */
 static const char g_optimizers[] =
 #define CDDP_OPTIMIZER(name) "|" #name
@@ -44,9 +51,9 @@ static const char g_optimizers[] =
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const opt_def g_opts[] = {
     {"config", T_STR, O(config), "", NULL, BOTH, "INI file of options (keys = option names); flags override it", PER_RANK},
-    {"model", T_CHOICE, O(model), "vit", "dlrm|two_tower|vit", TR, "model architecture"},
+    {"model", T_CHOICE, O(model), "vit", g_models + 1, TR, "model architecture (see Models below)"},
     {"variant", T_STR, O(variant), "auto", NULL, TR,
-     "model size: dlrm kaggle|terabyte|tiny, vit vit-fmnist|deit-tiny|deit-small|tiny, two_tower default|tiny (auto: kaggle / vit-fmnist / default)"},
+     "model size: one of the model's variants (see Models below; auto: its first)"},
     {"train", T_STR, O(train), "", NULL, TR, "training data, HDF5 (cddp.ctr.v1, cddp.twotower.v1 or cddp.image.v1)", PER_RANK},
     {"eval", T_STR, O(eval), "", NULL, TR, "evaluation data, HDF5 (same schema as --train); empty: no evaluation"},
     {"checkpoint", T_STR, O(checkpoint), "", NULL, EV, "checkpoint to evaluate (cddp eval)"},
@@ -352,16 +359,9 @@ void cddp_options_finish(cddp_options *o, int cmd) {
       cddp_die(CDDP_EXIT_USAGE, "--batch %lld: must be in [0, %d]", (long long)o->batch, INT_MAX);
     return;
   }
-  if (!strcmp(o->variant, "auto")) {
-    const char *v = !strcmp(o->model, "dlrm") ? "kaggle" : !strcmp(o->model, "vit") ? "vit-fmnist" : "default";
-    strcpy(o->variant, v);
-  }
-  static const char *dlrm_v = "kaggle|terabyte|tiny", *vit_v = "vit-fmnist|deit-tiny|deit-small|tiny",
-                    *tt_v = "default|tiny";
-  const char *allowed = !strcmp(o->model, "dlrm") ? dlrm_v : !strcmp(o->model, "vit") ? vit_v : tt_v;
-  if (!in_choices(allowed, o->variant))
-    cddp_die(CDDP_EXIT_USAGE, "--variant %s: not a variant of --model %s (one of %s)", o->variant,
-             o->model, allowed);
+  const cddp_model_desc *md = cddp_model_find(o->model);
+  if (!strcmp(o->variant, "auto")) snprintf(o->variant, sizeof o->variant, "%s", cddp_model_variant_name(md, 0));
+  (void)cddp_model_variant(md, o->variant); /* dies naming the model's variants */
   if (!o->train[0]) cddp_die(CDDP_EXIT_USAGE, "cddp train needs --train FILE.h5");
 #define POS(f, flag) \
   if (o->f < 1) cddp_die(CDDP_EXIT_USAGE, "--" flag " %lld: must be >= 1", (long long)o->f)
@@ -482,6 +482,16 @@ void cddp_options_print_help(FILE *f, int cmd) {
     else snprintf(head, sizeof head, "--%s%s", d->name, meta);
     fprintf(f, "  %-34s %s [default: %s]%s\n", head, d->help, d->def[0] ? d->def : "none",
             cmd == CDDP_CMD_TRAIN && d->per_rank ? " [per rank]" : "");
+  }
+  if (cmd == CDDP_CMD_TRAIN) {
+    fprintf(f, "\nModels (--model: variants, the first is the default; data; metric; its options):\n");
+    for (int i = 0; cddp_model_at(i); i++) {
+      const cddp_model_desc *md = cddp_model_at(i);
+      fprintf(f, "  %-10s ", md->name);
+      for (int v = 0; cddp_model_variant_name(md, v); v++)
+        fprintf(f, "%s%s", v ? "|" : "", cddp_model_variant_name(md, v));
+      fprintf(f, "; %s; %s; %s\n", cddp_schema_name(md->schema), md->metric, md->options);
+    }
   }
   fprintf(f, "\nExit codes: 0 done, 1 runtime failure, 2 usage/configuration error, "
              "3 bad input data, 4 training diverged, 75 stopped by a signal (SIGTERM, SIGINT, "

@@ -24,6 +24,7 @@
 #include "train/diverge.h"
 #include "train/evaluate.h"
 #include "train/optimizer.h"
+#include "train/optimizer_algo.h"
 #include "train/preempt.h"
 #include "train/progress.h"
 #include "train/schedule.h"
@@ -45,7 +46,7 @@ void cddp_model_config_from_options(const cddp_options *o, cddp_model_config *cf
       .emb_dim = (int)o->emb_dim,
       .embedding_sharding = o->embedding_sharding,
       .embedding_plan = o->embedding_plan,
-      .emb_state_floats = strcmp(o->optimizer, "sgd") ? 1 : 0, /* row-sparse Adagrad's sum */
+      .emb_state_floats = cddp_optimizer_find(o->optimizer)->sparse_state_name ? 1 : 0,
       .grad_wire = strcmp(o->grad_compress, "none") ? (cddp_dtype)cddp_dtype_parse(o->grad_compress)
                                                     : CDDP_F32,
   };
@@ -286,10 +287,10 @@ static void setup(trainer *t) {
   t->train = cddp_loader_open(o->train, &lo);
   t->info = *cddp_loader_info(t->train);
   t->kind = cddp_metrics_kind_name(t->info.schema);
-  static const cddp_schema want[] = {['d'] = CDDP_SCHEMA_CTR, ['t'] = CDDP_SCHEMA_TWOTOWER,
-                                     ['v'] = CDDP_SCHEMA_IMAGE};
-  if (want[(unsigned char)o->model[0]] != t->info.schema)
-    cddp_die(CDDP_EXIT_USAGE, "--train %s: schema does not fit --model %s", o->train, o->model);
+  const cddp_model_desc *md = cddp_model_find(o->model);
+  if (md->schema != t->info.schema)
+    cddp_die(CDDP_EXIT_USAGE, "--train %s: schema %s does not fit --model %s (it trains on %s)",
+             o->train, cddp_schema_name(t->info.schema), o->model, cddp_schema_name(md->schema));
 
   t->A = o->grad_accum;
   t->spe = cddp_loader_batches_per_epoch(t->train) / t->A;
@@ -663,8 +664,8 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   setup(&t);
   int64_t epoch, pos;
   int64_t step = resume(&t, &epoch, &pos);
-  const char *metric = !strcmp(t.kind, "ctr") ? "auc" : !strcmp(t.kind, "class") ? "accuracy" : "recall";
-  cddp_progress_init(&t.prog, t.pg.rank == 0, o->quiet, o->progress, o->metrics_out, t.total, o->epochs, metric);
+  cddp_progress_init(&t.prog, t.pg.rank == 0, o->quiet, o->progress, o->metrics_out, t.total,
+                     o->epochs, cddp_model_find(o->model)->metric);
   cddp_log_info("train: %s (%s) on %s, %d rank%s, device %s, comm %s, precision %s, global batch "
                 "%lld, %lld steps (%lld per epoch)",
                 o->model, o->variant, o->train, t.pg.world, t.pg.world > 1 ? "s" : "", t.device,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model.h"
 #include "train/options.h"
 #include "train_child.h"
 
@@ -69,6 +70,8 @@ static void test_errors(void **s) {
   expect_usage(1, (const char *[]){"--batch"}, "--batch needs a value");
   expect_usage(1, (const char *[]){"stray"}, "stray");
   expect_usage(4, (const char *[]){"--model", "vit", "--variant", "kaggle"}, "--variant kaggle");
+  expect_usage(6, (const char *[]){"--model", "dlrm", "--variant", "default", "--train", "x.h5"},
+               "not a variant of --model dlrm (one of kaggle|terabyte|tiny)");
   expect_usage(3, (const char *[]){"--train", "x.h5", "--batch=0"}, "--batch 0");
   /* 64-bit values are range-checked, not wrapped to 32 bits */
   expect_usage(3, (const char *[]){"--train", "x.h5", "--batch=4294967424"},
@@ -158,6 +161,21 @@ static void test_help(void **s) {
     if (!strstr(buf, must[i])) fail_msg("help lacks %s", must[i]);
 }
 
+/* --model's choices, the default variant and the help's model lines come
+ * from the model descriptors. */
+static void test_models_from_table(void **s) {
+  (void)s;
+  int n = 0;
+  for (const cddp_model_desc *md; (md = cddp_model_at(n)); n++) {
+    assert_int_equal(parse(4, "--model", md->name, "--train", "x.h5"), 0);
+    cddp_options_finish(&o, CDDP_CMD_TRAIN);
+    assert_string_equal(o.variant, cddp_model_variant_name(md, 0));
+    assert_ptr_equal(cddp_model_find(md->name), md);
+  }
+  assert_int_equal(n, 3);
+  assert_null(cddp_model_find("resnet"));
+}
+
 /* The start-up agreement text: every train option but the per-rank ones,
  * one exact "name = value" line each; the optimizer choices come from the
  * optimizer list. */
@@ -185,6 +203,7 @@ int main(void) {
       cmocka_unit_test(test_ini),
       cmocka_unit_test(test_help),
       cmocka_unit_test(test_agreement_text),
+      cmocka_unit_test(test_models_from_table),
   };
   return cmocka_run_group_tests(t, NULL, NULL);
 }
