@@ -56,7 +56,7 @@ struct fiber {
   bctx::fiber cont; /* the fiber's suspended state while it is switched out */
   char *mem;      /* guard page + stack */
   size_t bytes;
-  bool fresh;     /* needs makecontext before the next resume */
+  bool fresh;     /* gets a new context before the next resume */
   void *asan_fake; /* ASan's fake stack of the fiber while it is switched out */
 };
 
