@@ -5,5 +5,8 @@
 CDDP_MODEL(dlrm)
 CDDP_MODEL(two_tower)
 CDDP_MODEL(vit)
+#ifdef CDDP_TEST_MODELS
+CDDP_TEST_MODELS /* test builds add test-only models here (tests/model/CMakeLists.txt) */
+#endif
 
 #undef CDDP_MODEL

@@ -360,7 +360,8 @@ void cddp_options_finish(cddp_options *o, int cmd) {
     return;
   }
   const cddp_model_desc *md = cddp_model_find(o->model);
-  if (!strcmp(o->variant, "auto")) snprintf(o->variant, sizeof o->variant, "%s", cddp_model_variant_name(md, 0));
+  if (!strcmp(o->variant, "auto"))
+    snprintf(o->variant, sizeof o->variant, "%s", cddp_model_variant_name(md, 0));
   (void)cddp_model_variant(md, o->variant); /* dies naming the model's variants */
   if (!o->train[0]) cddp_die(CDDP_EXIT_USAGE, "cddp train needs --train FILE.h5");
 #define POS(f, flag) \
