@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/h5util.h"
+#include "train/ckpt_file.h"
 #include "train/checkpoint_shard.h"
 
 #define CKPT_FORMAT "cddp.checkpoint.v1"
@@ -27,19 +28,13 @@ static size_t max_numel(const cddp_params *ps) {
   return m;
 }
 
-static void write_dataset(const char *path, hid_t loc, const char *name, const cddp_param *p,
+static void write_dataset(cddp_ckpt_file *cf, hid_t loc, const char *name, const cddp_param *p,
                           const float *dev, float *host, const cddp_backend *be, int *count) {
   be->memcpy_d2h(host, dev, p->numel * sizeof(float), be->compute);
   be->stream_sync(be->compute);
   hsize_t dims[4];
   for (int d = 0; d < p->ndim; d++) dims[d] = (hsize_t)p->shape[d];
-  hid_t sp = h5Check(H5Screate_simple(p->ndim, dims, NULL), CDDP_EXIT_RUNTIME, path);
-  hid_t ds = h5Check(H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                     CDDP_EXIT_RUNTIME, path);
-  h5Check(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host), CDDP_EXIT_RUNTIME,
-          path);
-  H5Dclose(ds);
-  H5Sclose(sp);
+  cddp_ckpt_file_dataset(cf, loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, p->ndim, dims, host);
   ++*count;
   if (cddp_ckpt_test_hook) cddp_ckpt_test_hook(*count);
 }
@@ -60,24 +55,17 @@ void cddp_ckpt_mkdir(const char *dir) {
   }
 }
 
-static void fsync_path(const char *path, int dir) {
-  int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) cddp_die(CDDP_EXIT_RUNTIME, "checkpoint: cannot open %s: %s", path, strerror(errno));
-  if (fsync(fd) != 0) cddp_die(CDDP_EXIT_RUNTIME, "checkpoint: fsync %s: %s", path, strerror(errno));
-  close(fd);
-}
-
 void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_params *ps,
                      const cddp_optimizer *opt, char *out_path, size_t cap) {
-  cddp_h5_quiet();
   cddp_ckpt_mkdir(dir);
-  char tmp[4096], fin[4096];
-  snprintf(tmp, sizeof tmp, "%s/.ckpt-%010lld.h5.tmp", dir, (long long)meta->step);
-  snprintf(fin, sizeof fin, "%s/ckpt-%010lld.h5", dir, (long long)meta->step);
+  char name[64];
+  snprintf(name, sizeof name, "ckpt-%010lld.h5", (long long)meta->step);
   const cddp_backend *be = ps->be;
   float *host = cddp_xmalloc(max_numel(ps) * sizeof(float), "checkpoint staging");
-  hid_t f = h5Check(H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), CDDP_EXIT_RUNTIME, tmp);
-  hid_t gm = h5Check(H5Gcreate2(f, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), CDDP_EXIT_RUNTIME, tmp);
+  cddp_ckpt_file cf;
+  hid_t f = cddp_ckpt_file_create(&cf, dir, name);
+  const char *tmp = cf.tmp;
+  hid_t gm = ckCheck(&cf, H5Gcreate2(f, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   int count = 0;
   char src[256];
   for (int i = 0; i < ps->n; i++) {
@@ -86,26 +74,24 @@ void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_par
       cddp_ckpt_shard_vds(tmp, gm, ps->p[i].name, meta->step, meta->shards, i, &ps->p[i], src);
       continue;
     }
-    write_dataset(tmp, gm, ps->p[i].name, &ps->p[i], cddp_param_data(ps, i), host, be, &count);
+    write_dataset(&cf, gm, ps->p[i].name, &ps->p[i], cddp_param_data(ps, i), host, be, &count);
   }
   H5Gclose(gm);
   if (opt) {
-    hid_t go = h5Check(H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                       CDDP_EXIT_RUNTIME, tmp);
+    hid_t go = ckCheck(&cf, H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     for (int i = 0; i < ps->n; i++) {
       const char *names[2];
       float *ptrs[2];
       int ns = cddp_optimizer_param_states(opt, i, names, ptrs);
       if (!ns) continue;
-      hid_t g = h5Check(H5Gcreate2(go, ps->p[i].name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                        CDDP_EXIT_RUNTIME, tmp);
+      hid_t g = ckCheck(&cf, H5Gcreate2(go, ps->p[i].name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
       for (int s = 0; s < ns; s++) {
         if (ps->p[i].flags & CDDP_PARAM_SHARDED) {
           snprintf(src, sizeof src, "/optimizer/%s/%s", ps->p[i].name, names[s]);
           cddp_ckpt_shard_vds(tmp, g, names[s], meta->step, meta->shards, i, &ps->p[i], src);
           continue;
         }
-        write_dataset(tmp, g, names[s], &ps->p[i], ptrs[s], host, be, &count);
+        write_dataset(&cf, g, names[s], &ps->p[i], ptrs[s], host, be, &count);
       }
       H5Gclose(g);
     }
@@ -113,16 +99,10 @@ void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_par
   }
   free(host);
   if (meta->extra_state && meta->extra_bytes && meta->extra_rows > 0) {
-    hid_t gs = h5Check(H5Gcreate2(f, "model_state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                       CDDP_EXIT_RUNTIME, tmp);
+    hid_t gs = ckCheck(&cf, H5Gcreate2(f, "model_state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     hsize_t dims[2] = {(hsize_t)meta->extra_rows, (hsize_t)meta->extra_bytes};
-    hid_t sp = h5Check(H5Screate_simple(2, dims, NULL), CDDP_EXIT_RUNTIME, tmp);
-    hid_t ds = h5Check(H5Dcreate2(gs, "extra", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                  H5P_DEFAULT), CDDP_EXIT_RUNTIME, tmp);
-    h5Check(H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, meta->extra_state),
-            CDDP_EXIT_RUNTIME, tmp);
-    H5Dclose(ds);
-    H5Sclose(sp);
+    cddp_ckpt_file_dataset(&cf, gs, "extra", H5T_STD_U8LE, H5T_NATIVE_UINT8, 2, dims,
+                           meta->extra_state);
     H5Gclose(gs);
     ++count;
     if (cddp_ckpt_test_hook) cddp_ckpt_test_hook(count);
@@ -141,13 +121,8 @@ void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_par
   cddp_h5_write_attr_str(tmp, f, "config", meta->config ? meta->config : "");
   int64_t one = 1;
   cddp_h5_write_attr_i64(tmp, f, "complete", &one, 1);
-  h5Check(H5Fflush(f, H5F_SCOPE_GLOBAL), CDDP_EXIT_RUNTIME, tmp);
-  h5Check(H5Fclose(f), CDDP_EXIT_RUNTIME, tmp);
-  fsync_path(tmp, 0);
-  if (rename(tmp, fin) != 0)
-    cddp_die(CDDP_EXIT_RUNTIME, "checkpoint: rename %s -> %s: %s", tmp, fin, strerror(errno));
-  fsync_path(dir, 1);
-  if (out_path) snprintf(out_path, cap, "%s", fin);
+  cddp_ckpt_file_commit(&cf);
+  if (out_path) snprintf(out_path, cap, "%s", cf.fin);
 }
 
 /* Steps of the checkpoints in dir (sorted ascending); returns the count. */
@@ -199,6 +174,7 @@ static void remove_stale_tmp(const char *dir) {
 
 void cddp_ckpt_prune(const char *dir, int keep) {
   remove_stale_tmp(dir);
+  cddp_ckpt_remove_stale(dir);
   long long *steps;
   int n = list_ckpts(dir, &steps);
   for (int i = 0; keep > 0 && i < n - keep; i++) {
@@ -226,8 +202,10 @@ int cddp_ckpt_find_latest(const char *dir, char *path, size_t cap) {
   int n = list_ckpts(dir, &steps), found = 0;
   for (int i = n - 1; i >= 0 && !found; i--) {
     snprintf(path, cap, "%s/ckpt-%010lld.h5", dir, steps[i]);
-    if (is_complete(path)) found = 1;
-    else cddp_log_warn("checkpoint %s is incomplete; skipping it", path);
+    char why[512];
+    if (cddp_ckpt_verify(path, why, sizeof why)) found = 1;
+    else cddp_log_warn("checkpoint %s is unusable (%s); %s", path, why,
+                       i ? "falling back to the previous one" : "no earlier checkpoint");
   }
   free(steps);
   return found;
@@ -295,8 +273,9 @@ static void read_dataset(const char *path, hid_t f, const char *dname, const cdd
   if (p->flags & CDDP_PARAM_SHARDED) { /* this rank's rows of the whole table */
     if (p->numel) cddp_ckpt_shard_read_rows(path, ds, sp, p, host);
   } else {
-    h5Check(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host), CDDP_EXIT_DATA,
-            path);
+    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host) < 0)
+      cddp_die(CDDP_EXIT_DATA, "%s: %s: checksum mismatch or unreadable data: the checkpoint is "
+               "corrupt (--resume auto falls back to the previous one)", path, dname);
   }
   H5Sclose(sp);
   H5Dclose(ds);
@@ -304,8 +283,83 @@ static void read_dataset(const char *path, hid_t f, const char *dname, const cdd
   be->stream_sync(be->compute);
 }
 
+/* Checksum state of dataset `name` under f: 1 Fletcher32, 0 none, -1 unreadable. */
+static int has_checksum(hid_t f, const char *name) {
+  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+  if (ds < 0) return -1;
+  hid_t dcpl = H5Dget_create_plist(ds);
+  int n = dcpl >= 0 ? H5Pget_nfilters(dcpl) : -1, found = 0;
+  for (int i = 0; i < n; i++) {
+    unsigned flags, cd[8];
+    size_t ncd = 8;
+    found |= H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, 0, NULL, NULL) == H5Z_FILTER_FLETCHER32;
+  }
+  if (dcpl >= 0) H5Pclose(dcpl);
+  H5Dclose(ds);
+  return n < 0 ? -1 : found;
+}
+
+typedef struct {
+  char *why;
+  size_t cap;
+  void *buf;
+  size_t buf_bytes;
+  int datasets, checked;
+} verify_ctx;
+
+static herr_t verify_one(hid_t loc, const char *name, const H5O_info_t *info, void *arg) {
+  verify_ctx *v = arg;
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+  hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1, t = ds >= 0 ? H5Dget_type(ds) : -1;
+  hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+  size_t es = t >= 0 ? H5Tget_size(t) : 0, bytes = np > 0 ? (size_t)np * es : 0;
+  int ok = ds >= 0 && sp >= 0 && t >= 0 && np >= 0;
+  if (ok && bytes > v->buf_bytes) {
+    free(v->buf);
+    v->buf = malloc(bytes);
+    v->buf_bytes = v->buf ? bytes : 0;
+    ok = v->buf != NULL;
+  }
+  if (ok && bytes) ok = H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v->buf) >= 0;
+  if (!ok) snprintf(v->why, v->cap, "/%s: checksum mismatch or unreadable data", name);
+  v->datasets++;
+  v->checked += ok && has_checksum(loc, name) == 1;
+  if (t >= 0) H5Tclose(t);
+  if (sp >= 0) H5Sclose(sp);
+  if (ds >= 0) H5Dclose(ds);
+  return ok ? 0 : 1;
+}
+
+int cddp_ckpt_verify(const char *path, char *why, size_t cap) {
+  cddp_h5_quiet();
+  why[0] = 0;
+  if (!is_complete(path)) {
+    snprintf(why, cap, "incomplete or not a cddp checkpoint");
+    return 0;
+  }
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) {
+    snprintf(why, cap, "HDF5 cannot open it");
+    return 0;
+  }
+  verify_ctx v = {.why = why, .cap = cap};
+  herr_t r = H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, verify_one, &v, H5O_INFO_BASIC);
+  free(v.buf);
+  H5Fclose(f);
+  if (r != 0 && !why[0]) snprintf(why, cap, "its structure cannot be read");
+  return r == 0;
+}
+
 void cddp_ckpt_load(const char *path, cddp_params *ps, cddp_optimizer *opt) {
   hid_t f = cddp_h5_open_ro(path);
+  if (ps->n > 0) { /* checkpoints of older cddp versions carry no checksums */
+    char first[300];
+    snprintf(first, sizeof first, "/model/%s", ps->p[0].name);
+    if (has_checksum(f, first) == 0)
+      cddp_log_warn("%s: no checksums (written by an older cddp): loaded without verification",
+                    path);
+  }
   const cddp_backend *be = ps->be;
   float *host = cddp_xmalloc(max_numel(ps) * sizeof(float), "checkpoint staging");
   char dname[256];

@@ -50,8 +50,14 @@ void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_par
 void cddp_ckpt_mkdir(const char *dir);
 /* Removes all but the newest keep checkpoints (and stale temp files) of dir. */
 void cddp_ckpt_prune(const char *dir, int keep);
-/* Newest complete checkpoint of dir into path; returns 0 if there is none. */
+/* Newest complete and intact checkpoint of dir into path (each candidate is
+ * verified, newest first, with a warning for each one skipped); returns 0 if
+ * there is none. */
 int cddp_ckpt_find_latest(const char *dir, char *path, size_t cap);
+/* Reads every dataset (HDF5 verifies the Fletcher32 checksums of those that
+ * have them). Returns 1 if the checkpoint is complete and readable, else 0
+ * with the reason in why. */
+int cddp_ckpt_verify(const char *path, char *why, size_t cap);
 /* Reads the root attributes (exit 3 if the file is not a complete checkpoint). */
 void cddp_ckpt_read_meta(const char *path, cddp_ckpt_meta *meta);
 void cddp_ckpt_meta_free(cddp_ckpt_meta *meta);

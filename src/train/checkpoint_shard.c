@@ -12,30 +12,24 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/h5util.h"
+#include "train/ckpt_file.h"
 
 static void shard_name(char *out, size_t cap, int64_t step, int rank) {
   snprintf(out, cap, "ckpt-%010lld-shard-%05d.h5", (long long)step, rank);
 }
 
-static void write_rows(const char *path, hid_t loc, const char *name, const cddp_param *p,
+static void write_rows(cddp_ckpt_file *cf, hid_t loc, const char *name, const cddp_param *p,
                        const float *dev, const cddp_backend *be) {
   hsize_t dims[2] = {(hsize_t)p->shape[0], (hsize_t)p->shape[1]};
   float *host = cddp_xmalloc(p->numel * sizeof(float), "shard staging");
   be->memcpy_d2h(host, dev, p->numel * sizeof(float), be->compute);
   be->stream_sync(be->compute);
-  hid_t sp = h5Check(H5Screate_simple(2, dims, NULL), CDDP_EXIT_RUNTIME, path);
-  hid_t ds = h5Check(H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                H5P_DEFAULT), CDDP_EXIT_RUNTIME, path);
-  h5Check(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host), CDDP_EXIT_RUNTIME,
-          path);
-  h5Check(H5Dclose(ds), CDDP_EXIT_RUNTIME, path);
-  H5Sclose(sp);
+  cddp_ckpt_file_dataset(cf, loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, host);
   free(host);
 }
 
-static hid_t group(const char *path, hid_t loc, const char *name) {
-  return h5Check(H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), CDDP_EXIT_RUNTIME,
-                 path);
+static hid_t group(cddp_ckpt_file *cf, hid_t loc, const char *name) {
+  return ckCheck(cf, H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
 }
 
 void cddp_ckpt_shard_write(const char *dir, int64_t step, int rank, const cddp_params *ps,
@@ -44,36 +38,28 @@ void cddp_ckpt_shard_write(const char *dir, int64_t step, int rank, const cddp_p
   for (int i = 0; i < ps->n; i++)
     any |= (ps->p[i].flags & CDDP_PARAM_SHARDED) && ps->p[i].numel;
   if (!any) return;
-  cddp_h5_quiet();
-  char name[256], tmp[4096], fin[4096];
+  char name[256];
   shard_name(name, sizeof name, step, rank);
-  snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-  snprintf(fin, sizeof fin, "%s/%s", dir, name);
-  hid_t f = h5Check(H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), CDDP_EXIT_RUNTIME, tmp);
-  hid_t gm = group(tmp, f, "model"), go = group(tmp, f, "optimizer");
+  cddp_ckpt_file cf;
+  hid_t f = cddp_ckpt_file_create(&cf, dir, name);
+  hid_t gm = group(&cf, f, "model"), go = group(&cf, f, "optimizer");
   for (int i = 0; i < ps->n; i++) {
     const cddp_param *p = &ps->p[i];
     if (!(p->flags & CDDP_PARAM_SHARDED) || !p->numel) continue;
-    write_rows(tmp, gm, p->name, p, cddp_param_data(ps, i), ps->be);
+    write_rows(&cf, gm, p->name, p, cddp_param_data(ps, i), ps->be);
     const char *names[2];
     float *ptrs[2];
     int ns = opt ? cddp_optimizer_param_states(opt, i, names, ptrs) : 0;
     if (!ns) continue;
-    hid_t g = group(tmp, go, p->name);
-    for (int s = 0; s < ns; s++) write_rows(tmp, g, names[s], p, ptrs[s], ps->be);
+    hid_t g = group(&cf, go, p->name);
+    for (int s = 0; s < ns; s++) write_rows(&cf, g, names[s], p, ptrs[s], ps->be);
     H5Gclose(g);
   }
   H5Gclose(go);
   H5Gclose(gm);
   int64_t r64 = rank;
-  cddp_h5_write_attr_i64(tmp, f, "rank", &r64, 1);
-  h5Check(H5Fclose(f), CDDP_EXIT_RUNTIME, tmp);
-  int fd = open(tmp, O_RDONLY);
-  if (fd < 0 || fsync(fd) != 0)
-    cddp_die(CDDP_EXIT_RUNTIME, "checkpoint shard: fsync %s: %s", tmp, strerror(errno));
-  close(fd);
-  if (rename(tmp, fin) != 0)
-    cddp_die(CDDP_EXIT_RUNTIME, "checkpoint shard: rename %s -> %s: %s", tmp, fin, strerror(errno));
+  cddp_h5_write_attr_i64(cf.tmp, f, "rank", &r64, 1);
+  cddp_ckpt_file_commit(&cf);
 }
 
 void cddp_ckpt_shard_vds(const char *path, hid_t loc, const char *dset, int64_t step,

@@ -71,12 +71,12 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
   int64_t epoch = meta.position == 0 && meta.epoch > 0 ? meta.epoch - 1 : meta.epoch;
   cddp_progress_eval(&prog, meta.step, epoch, &r, ev.kind, (int)o.recall_k,
                      cddp_train_now() - te);
-  cddp_progress_close(&prog);
+  int status = cddp_progress_close(&prog) ? CDDP_EXIT_RUNTIME : CDDP_EXIT_OK;
   cddp_log_info("eval done in %.1f s", cddp_train_now() - t0);
   cddp_evaluator_free(&ev);
   cddp_comm_destroy(comm);
   cddp_model_destroy(m);
   cddp_ckpt_meta_free(&meta);
   cddp_pg_finalize(&pg);
-  return CDDP_EXIT_OK;
+  return status;
 }

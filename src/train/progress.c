@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/log.h"
 
 double cddp_train_now(void) {
   struct timespec ts;
@@ -25,6 +26,7 @@ void cddp_progress_init(cddp_progress *p, int enabled, int quiet, const char *st
                                                : isatty(fileno(stdout));
   if (metrics_out && metrics_out[0]) {
     p->jsonl = fopen(metrics_out, "a");
+    p->jsonl_path = metrics_out;
     if (!p->jsonl)
       cddp_die(CDDP_EXIT_USAGE, "--metrics-out %s: cannot open: %s", metrics_out, strerror(errno));
   }
@@ -40,13 +42,23 @@ static void fmt_eta(double s, char *out, size_t cap) {
   else snprintf(out, cap, "%ldm%02lds", t / 60, t % 60);
 }
 
+/* A full disk or /dev/full: said once; training goes on without metrics. */
+static void metrics_failed(cddp_progress *p) {
+  cddp_log_warn("--metrics-out %s: write failed: %s; no more metrics are written and the run "
+                "will exit with status 1", p->jsonl_path, strerror(errno));
+  fclose(p->jsonl);
+  p->jsonl = NULL;
+  p->jsonl_failed = 1;
+}
+
 static void json_put(cddp_progress *p, json_object *o) {
   if (!p->jsonl) {
     json_object_put(o);
     return;
   }
-  fprintf(p->jsonl, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-  fflush(p->jsonl);
+  if (fprintf(p->jsonl, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0 ||
+      fflush(p->jsonl) != 0)
+    metrics_failed(p);
   json_object_put(o);
 }
 
@@ -183,7 +195,11 @@ void cddp_progress_summary(cddp_progress *p, double wall_s) {
   fflush(stdout);
 }
 
-void cddp_progress_close(cddp_progress *p) {
-  if (p->jsonl) fclose(p->jsonl);
+int cddp_progress_close(cddp_progress *p) {
+  if (p->jsonl && fclose(p->jsonl) != 0 && !p->jsonl_failed) {
+    cddp_log_warn("--metrics-out %s: write failed: %s", p->jsonl_path, strerror(errno));
+    p->jsonl_failed = 1;
+  }
   p->jsonl = NULL;
+  return p->jsonl_failed;
 }

@@ -23,6 +23,8 @@ typedef struct {
 typedef struct {
   int enabled, tty, quiet;
   FILE *jsonl;
+  const char *jsonl_path;
+  int jsonl_failed;        /* a write failed: reported once, no more writes */
   int64_t total_steps, epochs;
   double t_start;
   int bar_open;            /* a \r-line is on the terminal */
@@ -49,7 +51,9 @@ void cddp_progress_eval(cddp_progress *p, int64_t step, int64_t epoch,
 /* Accumulates one interval's timing for the summary. */
 void cddp_progress_account(cddp_progress *p, double samples, double train_s, double exposed_ms);
 void cddp_progress_summary(cddp_progress *p, double wall_s);
-void cddp_progress_close(cddp_progress *p);
+/* Returns 0, or 1 if writing --metrics-out failed at any point (the run's
+ * exit status must then be non-zero). */
+int cddp_progress_close(cddp_progress *p);
 /* The metric a run is judged by (higher is better) from an evaluation. */
 double cddp_progress_main_metric(const cddp_metrics_result *r, const char *kind);
 

@@ -19,6 +19,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "train/amp.h"
 #include "train/checkpoint.h"
+#include "train/ckpt_file.h"
 #include "train/checkpoint_shard.h"
 #include "train/devbatch.h"
 #include "train/diverge.h"
@@ -263,6 +264,7 @@ static void evaluate(trainer *t, int64_t step, int64_t epoch) {
 
 static void setup(trainer *t) {
   cddp_options *o = t->o;
+  if (o->checkpoint_dir[0]) cddp_ckpt_check_dir(o->checkpoint_dir); /* before any work */
   if (o->batch * o->grad_accum > INT_MAX / t->pg.world)
     cddp_die(CDDP_EXIT_USAGE, "--batch %lld x --grad-accum %lld x %d ranks: a global batch above "
              "2^31 - 1 samples", (long long)o->batch, (long long)o->grad_accum, t->pg.world);
@@ -675,7 +677,7 @@ int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   int status = step < t.total ? train_loop(&t, step, epoch, pos, &end) : CDDP_EXIT_OK;
   cddp_preempt_uninstall();
   cddp_progress_summary(&t.prog, cddp_train_now() - t_start);
-  cddp_progress_close(&t.prog);
+  if (cddp_progress_close(&t.prog) && status == CDDP_EXIT_OK) status = CDDP_EXIT_RUNTIME;
   const char *check = getenv("CDDP_CHECK_REPLICAS"); /* debugging aid, docs/ddp.md */
   if (check && atoi(check) > 0)
     cddp_ddp_check_replicas(t.comm, t.m->params.master, t.m->params.n_replicated, end - step);
