@@ -15,7 +15,9 @@
  * of its mask; lanes that disagree on the mask or the operation, mask bits of
  * lanes that do not exist, or lanes that exit while the others wait, fail the
  * kernel the same way. */
+#include <signal.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <boost/context/fiber.hpp>
 
@@ -375,7 +377,54 @@ void shared_touch(void *p, size_t bytes, unsigned long long *seen, const char *n
                   R.shared_bytes, name);
 }
 
+namespace {
+#ifndef __SANITIZE_ADDRESS__ /* ASan reports faults itself, with the kernel's frames */
+/* A fault inside a kernel (a wild pointer, a fiber stack overflow) names the
+ * kernel, block and thread before the process dies. */
+struct sigaction g_old_segv, g_old_bus;
+thread_local bool t_device_thread = false;
+void on_fault(int sig, siginfo_t *si, void *) {
+  if (t_device_thread && R.k && R.running) {
+    const launch_cfg &c = R.k->cfg;
+    const char *a = (const char *)si->si_addr;
+    bool overflow = a >= R.running->mem && a < R.running->mem + 4096;
+    char buf[600];
+    int n = snprintf(buf, sizeof buf,
+                     "cuda-emu: kernel '%s' (%s:%d) block (%u,%u,%u) thread (%u,%u,%u): %s at %p "
+                     "[CUEMU_SEED=%llu]\n", c.name, c.file, c.line, g_block_idx.x, g_block_idx.y,
+                     g_block_idx.z, g_thread_idx.x, g_thread_idx.y, g_thread_idx.z,
+                     overflow ? "overflowed its fiber stack" : "illegal address", si->si_addr,
+                     (unsigned long long)seed());
+    if (n > 0 && write(2, buf, (size_t)n) < 0) { /* nothing more to do */ }
+  }
+  sigaction(sig, sig == SIGSEGV ? &g_old_segv : &g_old_bus, nullptr); /* then fault again */
+}
+void install_fault_report() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  t_device_thread = true;
+  stack_t alt; /* the handler must run off the fiber stack that overflowed */
+  alt.ss_size = 64 << 10;
+  alt.ss_sp = new char[alt.ss_size];
+  alt.ss_flags = 0;
+  sigaltstack(&alt, nullptr);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &g_old_segv);
+  sigaction(SIGBUS, &sa, &g_old_bus);
+}
+#else
+void install_fault_report() {}
+#endif
+
+} // namespace
+
 int run_kernel(const kernel_task &k) {
+  install_fault_report(); /* on the device thread: its alternate signal stack */
   const launch_cfg &c = k.cfg;
   uint64_t nblocks = (uint64_t)c.grid.x * c.grid.y * c.grid.z;
   int n = (int)(c.block.x * c.block.y * c.block.z);
@@ -430,9 +479,11 @@ int run_kernel(const kernel_task &k) {
         f->fresh = true;
         R.idle.push_back(f);
       }
+      R.k = nullptr;
       return -1;
     }
   }
+  R.k = nullptr; /* a fault from now on is not this kernel's */
   return 1;
 }
 

@@ -20,7 +20,10 @@
  *   oob          a kernel writing one element past its buffer (run under
  *                AddressSanitizer, which must report it)
  *   half         fp16 / bf16 conversions against the IEEE definitions: every
- *                16-bit pattern, and round to nearest even at every midpoint */
+ *                16-bit pattern, and round to nearest even at every midpoint
+ *   wild / deep  a kernel storing through a wild pointer, a kernel recursing
+ *                off its stack: the crash must name the kernel (not under ASan,
+ *                which reports faults itself) */
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -215,6 +218,28 @@ static int run_oob() {
   return fail("the out-of-bounds write went unnoticed");
 }
 
+/* ---- faults ------------------------------------------------------------------------ */
+__global__ void wild_kernel(float *x, long offset) {
+  if (threadIdx.x == 3) x[offset] = 1.0f; /* far outside any allocation */
+}
+__device__ int deep(volatile char *prev, int depth) {
+  volatile char frame[1024];
+  frame[0] = prev ? prev[0] + 1 : 0;
+  return depth > 0 ? deep(frame, depth - 1) + frame[0] : frame[0];
+}
+__global__ void deep_kernel(int *out, int depth) { out[threadIdx.x] = deep(nullptr, depth); }
+
+static int run_fault(bool wild) {
+  float *x;
+  CHECK(cudaMalloc((void **)&x, 64 * sizeof(float)));
+  if (wild)
+    wild_kernel<<<1, 32>>>(x, -(1l << 40) / (long)sizeof(float));
+  else
+    deep_kernel<<<1, 32>>>((int *)x, 100000);
+  CHECK(cudaDeviceSynchronize());
+  return fail("the faulting kernel ran to completion");
+}
+
 /* ---- fp16 / bf16 conversions ------------------------------------------------------ */
 static int half_bad = 0;
 static void half_expect(bool ok, const char *what, unsigned bits, float f) {
@@ -299,7 +324,9 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "limits")) return run_limits();
   if (!strcmp(m, "oob")) return run_oob();
   if (!strcmp(m, "half")) return run_half();
+  if (!strcmp(m, "wild")) return run_fault(true);
+  if (!strcmp(m, "deep")) return run_fault(false);
   fprintf(stderr, "usage: test_emu reduce|reduce-nosync|streams|streams-nowait|partial-barrier|"
-                  "partial-warp|limits|oob|half\n");
+                  "partial-warp|limits|oob|half|wild|deep\n");
   return 2;
 }
