@@ -32,6 +32,7 @@
 #include <map>
 #include <mutex>
 #include <pthread.h>
+#include <unordered_set>
 #include <vector>
 
 #include "internal.h"
@@ -608,15 +609,12 @@ cudaError_t cudaStreamQuery(cudaStream_t st) {
 }
 
 /* ---- events ------------------------------------------------------------------ */
-static std::vector<event_rec *> &events() {
-  static auto *v = new std::vector<event_rec *>;
+/* every live event (a job creates thousands: one lookup per event call) */
+static std::unordered_set<event_rec *> &events() {
+  static auto *v = new std::unordered_set<event_rec *>;
   return *v;
 }
-static bool known_event(event_rec *ev) {
-  for (event_rec *x : events())
-    if (x == ev) return true;
-  return false;
-}
+static bool known_event(event_rec *ev) { return events().count(ev) != 0; }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *out, unsigned int flags) {
   if (!out) RET(cudaErrorInvalidValue);
   engine &e = E();
@@ -624,7 +622,7 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t *out, unsigned int flags) {
   auto *ev = new event_rec;
   ev->device = t_device;
   ev->flags = flags;
-  events().push_back(ev);
+  events().insert(ev);
   *out = (cudaEvent_t)ev;
   return cudaSuccess;
 }
@@ -632,15 +630,9 @@ cudaError_t cudaEventCreate(cudaEvent_t *out) { return cudaEventCreateWithFlags(
 cudaError_t cudaEventDestroy(cudaEvent_t evh) {
   engine &e = E();
   std::lock_guard<std::mutex> g(e.mu);
-  event_rec *ev = (event_rec *)evh;
-  auto &v = events();
-  for (size_t i = 0; i < v.size(); i++)
-    if (v[i] == ev) {
-      v.erase(v.begin() + (long)i);
-      /* a record still queued refers to ev: keep the memory (tiny) */
-      return cudaSuccess;
-    }
-  RET(cudaErrorInvalidResourceHandle);
+  /* a record still queued may refer to the event: keep its memory (tiny) */
+  if (!events().erase((event_rec *)evh)) RET(cudaErrorInvalidResourceHandle);
+  return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t evh, cudaStream_t st) {
   engine &e = E();
