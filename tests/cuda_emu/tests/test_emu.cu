@@ -12,6 +12,10 @@
  *                event wait: correct
  *   streams-nowait  the same without the event wait: the consumer must see
  *                the buffer before the producer wrote it
+ *   copies       CUDA's copy rules: an async copy from pageable memory takes
+ *                the data of the call, one from pinned memory the data of
+ *                when it runs (so reusing a pinned buffer too early shows);
+ *                a copy into pageable memory is complete when it returns
  *   partial-barrier / partial-warp  a __syncthreads skipped by one thread, a
  *                full-mask shuffle skipped by half a warp: a reported kernel
  *                failure naming the kernel
@@ -127,6 +131,38 @@ static int run_streams(bool wait) {
   CHECK(cudaDeviceSynchronize());
   if (wait) return wrong ? fail("a correctly ordered stream pair gave wrong values") : 0;
   return wrong ? 0 : fail("the missing cudaStreamWaitEvent was not exposed");
+}
+
+/* ---- copy semantics ------------------------------------------------------------- */
+static int run_copies() {
+  const int n = 256;
+  float *dev, *pinned;
+  std::vector<float> pageable(n, 1.0f), back(n);
+  cudaStream_t s;
+  CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  CHECK(cudaMalloc((void **)&dev, 2 * n * sizeof(float)));
+  CHECK(cudaMallocHost((void **)&pinned, n * sizeof(float)));
+  for (int i = 0; i < n; i++) pinned[i] = 1.0f;
+  CHECK(cudaMemcpyAsync(dev, pageable.data(), n * sizeof(float), cudaMemcpyHostToDevice, s));
+  CHECK(cudaMemcpyAsync(dev + n, pinned, n * sizeof(float), cudaMemcpyHostToDevice, s));
+  for (int i = 0; i < n; i++) pageable[i] = pinned[i] = 2.0f; /* reused before any sync */
+  CHECK(cudaMemcpyAsync(back.data(), dev, n * sizeof(float), cudaMemcpyDeviceToHost, s));
+  bool staged = back[0] == 1.0f && back[n - 1] == 1.0f; /* complete on return */
+  CHECK(cudaMemcpyAsync(back.data(), dev + n, n * sizeof(float), cudaMemcpyDeviceToHost, s));
+  bool deferred = back[0] == 2.0f && back[n - 1] == 2.0f;
+  printf("copies: pageable source %s, pinned source %s\n", staged ? "staged at the call" : "NOT staged",
+         deferred ? "read when the copy ran" : "read early");
+  int bad = 0;
+  if (!staged) bad |= fail("an async copy from pageable memory did not take the data of the call");
+  if (!deferred) bad |= fail("an async copy from pinned memory read it before the stream ran");
+  /* a pinned destination is written only when the stream runs */
+  for (int i = 0; i < n; i++) pinned[i] = -1.0f;
+  CHECK(cudaMemcpyAsync(pinned, dev, n * sizeof(float), cudaMemcpyDeviceToHost, s));
+  bool early = pinned[0] != -1.0f;
+  CHECK(cudaStreamSynchronize(s));
+  if (early || pinned[0] != 1.0f) bad |= fail("a copy into pinned memory did not wait for the stream");
+  CHECK(cudaFreeHost(pinned));
+  return bad;
 }
 
 /* ---- partial barrier / partial warp --------------------------------------------- */
@@ -319,6 +355,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "reduce-nosync")) return run_reduce(false, 256) | run_reduce(false, 1024);
   if (!strcmp(m, "streams")) return run_streams(true);
   if (!strcmp(m, "streams-nowait")) return run_streams(false);
+  if (!strcmp(m, "copies")) return run_copies();
   if (!strcmp(m, "partial-barrier")) return run_partial(false);
   if (!strcmp(m, "partial-warp")) return run_partial(true);
   if (!strcmp(m, "limits")) return run_limits();
@@ -326,7 +363,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "half")) return run_half();
   if (!strcmp(m, "wild")) return run_fault(true);
   if (!strcmp(m, "deep")) return run_fault(false);
-  fprintf(stderr, "usage: test_emu reduce|reduce-nosync|streams|streams-nowait|partial-barrier|"
+  fprintf(stderr, "usage: test_emu reduce|reduce-nosync|streams|streams-nowait|copies|partial-barrier|"
                   "partial-warp|limits|oob|half|wild|deep\n");
   return 2;
 }
