@@ -10,4 +10,4 @@ cmake --build build-emu -j "$(nproc)"
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 cmake -S . -B build-emu-asan -DCMAKE_BUILD_TYPE=Release -DCDDP_CUDA_EMU=ON -DCUEMU_ASAN_TESTS=ON \
   -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" >/dev/null
-cmake --build build-emu-asan -j "$(nproc)" --target cuda_parity test_emu
+cmake --build build-emu-asan -j "$(nproc)" --target cuda_parity test_emu test_emu_libs
