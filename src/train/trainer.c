@@ -146,6 +146,8 @@ typedef struct {
   cddp_progress prog;
   float *loss_acc; /* device: loss sum over the logging interval */
   void *d_stats;   /* device staging of the logging-step sums */
+  cddp_comm_handle *stop_h; /* the stop agreement in flight (host backends) */
+  double stop_sum;
   cddp_diverge div;
   char *config_ini;
   int64_t spe, total, A;
@@ -521,15 +523,36 @@ static void log_step(trainer *t, interval *iv, int64_t step, int64_t epoch, doub
   *iv = (interval){.t0 = cddp_train_now(), .last_check = step};
 }
 
-/* Whether any rank received a stop signal: a one-value sum over the ranks at
- * every step boundary. On device backends with several ranks, the sum would
- * synchronise the host with the GPU, so it happens at logging steps only,
- * where the loss is read anyway. */
+/* Whether any rank received a stop signal: a one-value sum over the ranks.
+ * Host backends post it at every step boundary and read it at the next one
+ * (the communication thread completes it meanwhile, so no step waits for it);
+ * the ranks then stop together one step after the signal. On device backends
+ * with several ranks the sum would synchronise the host with the GPU, so it
+ * runs, blocking, at logging steps only, where the loss is read anyway. */
 static int agree_stop(trainer *t, int log_step) {
-  if (t->be->is_device && t->pg.world > 1 && !log_step) return 0;
-  double any = cddp_preempt_signal() != 0;
-  cddp_comm_sum_host(t->comm, &any, 1, CDDP_F64, t->d_stats);
-  return any > 0;
+  if (t->pg.world == 1) return cddp_preempt_signal() != 0;
+  if (t->be->is_device) {
+    if (!log_step) return 0;
+    double any = cddp_preempt_signal() != 0;
+    cddp_comm_sum_host(t->comm, &any, 1, CDDP_F64, t->d_stats);
+    return any > 0;
+  }
+  int stop = 0;
+  if (t->stop_h) {
+    cddp_comm_wait(t->comm, t->stop_h);
+    t->stop_h = NULL;
+    stop = t->stop_sum > 0;
+  }
+  if (stop) return 1;
+  t->stop_sum = cddp_preempt_signal() != 0;
+  t->stop_h = cddp_allreduce(t->comm, &t->stop_sum, 1, CDDP_F64, CDDP_RED_SUM);
+  return 0;
+}
+
+/* The last stop agreement still in flight, if any (before leaving the loop). */
+static void agree_stop_finish(trainer *t) {
+  if (t->stop_h) cddp_comm_wait(t->comm, t->stop_h);
+  t->stop_h = NULL;
 }
 
 /* Ends the run at a step boundary after a stop signal: a checkpoint (unless
@@ -639,6 +662,7 @@ static int train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos, int6
         *end = step;
         return stop_now(t, step, next_epoch, next_pos, last_ckpt == step);
       }
+      if (step == t->total || step == o->stop_after) agree_stop_finish(t);
       if (o->stop_after > 0 && step == o->stop_after && step < t->total) {
         if (o->checkpoint_dir[0] && last_ckpt != step) save_checkpoint(t, step, next_epoch, next_pos);
         cddp_log_info("--stop-after %lld: stopping; continue with --resume", (long long)step);

@@ -14,9 +14,9 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 
 "$CDDP" gen ctr "$W/ctr.h5" --rows 2000 --seed 2 --table-size 40 --quiet || exit 1
-# long enough (100 epochs of 31 steps) that it is still running when signalled
+# long enough (1000 epochs of 31 steps) that it is still running when signalled
 RUN=(train --model dlrm --variant tiny --train "$W/ctr.h5" --batch 32 --lr 0.1 --momentum 0.9
-     --max-steps 3100 --schedule cosine --threads 1 --progress plain --log-every 5)
+     --max-steps 31000 --schedule cosine --threads 1 --progress plain --log-every 5)
 
 # waits until FILE has a metrics line (training is under way), at most 60 s
 wait_training() {
