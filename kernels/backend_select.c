@@ -3,6 +3,9 @@
 
 #include "core/error.h"
 #include "core/ops.h"
+#ifdef CDDP_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
 
 int cddp_backend_has_cuda(void) {
 #ifdef CDDP_HAVE_CUDA
@@ -28,6 +31,19 @@ const cddp_backend *cddp_backend_get(const char *name, int device_index) {
 #endif
   }
   cddp_die(CDDP_EXIT_USAGE, "--device %s: unknown device (use cpu or cuda)", name);
+}
+
+void cddp_backend_set_attention(const char *device, const char *mode) {
+  int cudnn = !strcmp(mode, "cudnn");
+  if (!cudnn && strcmp(mode, "auto") && strcmp(mode, "plain"))
+    cddp_die(CDDP_EXIT_USAGE, "--attention %s: unknown (use auto, cudnn or plain)", mode);
+  if (!cudnn) return; /* auto = plain until a GPU run has verified the cuDNN path */
+  if (strcmp(device, "cuda"))
+    cddp_die(CDDP_EXIT_USAGE, "--attention cudnn needs --device cuda (got --device %s)", device);
+#ifdef CDDP_HAVE_CUDA
+  if (cddp_cuda_set_attention(1)) return;
+#endif
+  cddp_die(CDDP_EXIT_USAGE, "--attention cudnn: this cddp was built without cuDNN; use plain");
 }
 
 int cddp_backend_device_for(const char *name, int local_rank) {

@@ -21,7 +21,8 @@
  *   dQ, dK, dV fp32 [BH,T,D]  (forward keeps its fp32 output in dQ)
  * Backward writes into the scratch part of the `const` ws it is given: the
  * caller allocates ws per layer and backward is its last reader.
- * cuDNN's fused flash attention is not used (see docs/cuda.md). */
+ * With --attention cudnn, fp16/bf16 attention goes to cuDNN's fused SDPA
+ * instead (attention_cudnn.cu); ws is then the larger of the two layouts. */
 #include "kernels/cuda/cuda_common.h"
 
 #define GRID_LOOP(i, n) \
@@ -54,7 +55,10 @@ static attn_ws attn_layout(void *ws, int B, int T, int H, int D) {
 
 size_t cu_attention_ws_bytes(int B, int T, int H, int D) {
   size_t bh = (size_t)B * H, tt = bh * T * T, td = bh * T * D;
-  return 2 * al256(tt * 4) + al256(tt * 2) + 7 * al256(td * 4);
+  size_t plain = 2 * al256(tt * 4) + al256(tt * 2) + 7 * al256(td * 4);
+  if (!g_cu.attn_cudnn) return plain;
+  size_t fused = cu_sdpa_ws_bytes(B, T, H, D);
+  return fused > plain ? fused : plain;
 }
 
 /* dst[((b*H+h)*T+t)*D+d] = src[(b*T+t)*rs + off + h*D + d] as type t */
@@ -105,6 +109,10 @@ void cu_attention_fwd(const float *qkv, float *out, void *ws, int B, int T, int 
                       cddp_dtype compute) {
   if (B <= 0 || T <= 0 || H <= 0 || D <= 0) return;
   check_compute(compute);
+  if (g_cu.attn_cudnn && compute != CDDP_F32) {
+    cu_sdpa_fwd(qkv, out, ws, B, T, H, D, compute);
+    return;
+  }
   attn_ws w = attn_layout(ws, B, T, H, D);
   const int half = compute != CDDP_F32, bh = B * H, HD = H * D;
   const float scale = 1.0f / sqrtf((float)D);
@@ -128,6 +136,10 @@ void cu_attention_bwd(const float *dout, const float *qkv, const float *out, con
   (void)out;
   if (B <= 0 || T <= 0 || H <= 0 || D <= 0) return;
   check_compute(compute);
+  if (g_cu.attn_cudnn && compute != CDDP_F32) {
+    cu_sdpa_bwd(dout, qkv, ws, dqkv, B, T, H, D, compute);
+    return;
+  }
   attn_ws w = attn_layout((void *)ws, B, T, H, D); /* scratch part is rewritten, see above */
   const int half = compute != CDDP_F32, bh = B * H, HD = H * D;
   const float scale = 1.0f / sqrtf((float)D);

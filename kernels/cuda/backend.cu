@@ -81,6 +81,7 @@ void cu_shutdown(void) {
   if (!g_started) return;
   cudaCheck(cudaDeviceSynchronize());
   cu_gemm_reset();
+  cu_sdpa_reset();
   cublasCheck(cublasLtDestroy(g_cu.lt));
   cublasCheck(cublasDestroy(g_cu.blas));
   cudaCheck(cudaFree(g_cu.lt_ws));
@@ -99,6 +100,11 @@ static int env_flag(const char *name, int dflt) {
 
 extern "C" void cddp_cuda_set_tf32(int on) { g_cu.tf32 = on != 0; }
 extern "C" void cddp_cuda_set_gemm_fusion(int on) { g_cu.fused = on != 0; }
+extern "C" int cddp_cuda_set_attention(int use_cudnn) {
+  if (use_cudnn && !cu_sdpa_available()) return 0;
+  g_cu.attn_cudnn = use_cudnn != 0;
+  return 1;
+}
 
 extern "C" int cddp_cuda_device_count(void) {
   int n = 0;

@@ -48,6 +48,7 @@ struct cu_state {
   size_t scratch_bytes;
   int tf32;                 /* fp32 GEMMs may use TF32 (CDDP_TF32=1) */
   int fused;                /* cuBLASLt epilogues allowed (CDDP_LT_FUSED, default 1) */
+  int attn_cudnn;           /* fp16/bf16 attention through cuDNN (--attention cudnn) */
 };
 extern cu_state g_cu;
 
@@ -168,5 +169,16 @@ void cu_gemm_batched(int transa, int transb, int m, int n, int k, float alpha, c
 #include "core/ops_list.h"
 
 void cu_gemm_reset(void); /* drops the cached cuBLASLt plans (shutdown) */
+
+/* attention_cudnn.cu: fp16/bf16 attention through cuDNN's fused SDPA, with
+ * attention.cu's op semantics. cu_sdpa_available: 0 when built without cuDNN.
+ * cu_sdpa_ws_bytes prepares the plans (set-up time) and returns its ws size. */
+int cu_sdpa_available(void);
+size_t cu_sdpa_ws_bytes(int B, int T, int H, int D);
+void cu_sdpa_fwd(const float *qkv, float *out, void *ws, int B, int T, int H, int D,
+                 cddp_dtype compute);
+void cu_sdpa_bwd(const float *dout, const float *qkv, const void *ws, float *dqkv, int B, int T,
+                 int H, int D, cddp_dtype compute);
+void cu_sdpa_reset(void); /* drops the plans, cuDNN's workspace and handle (shutdown) */
 
 #endif

@@ -85,6 +85,12 @@ const cddp_backend *cddp_backend_get(const char *name, int device_index);
  * rank sees all GPUs of its host and when the launcher gives each rank its own
  * CUDA_VISIBLE_DEVICES (srun --gpus-per-task=1); 0 for "cpu" or without a GPU. */
 int cddp_backend_device_for(const char *name, int local_rank);
+/* --attention auto|cudnn|plain for the backend of `device`, after
+ * cddp_backend_get and before any model is built: cudnn sends fp16/bf16
+ * attention of the CUDA backend through cuDNN's fused SDPA; auto stays plain
+ * until a GPU run has verified that path. Dies (exit 2) for cudnn on cpu or
+ * in a build without cuDNN. */
+void cddp_backend_set_attention(const char *device, const char *mode);
 /* 1 if this binary has the CUDA backend compiled in. */
 int cddp_backend_has_cuda(void);
 

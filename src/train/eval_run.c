@@ -26,6 +26,7 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
   cddp_options_defaults(&o, CDDP_CMD_TRAIN);
   cddp_options_load_ini_text(&o, CDDP_CMD_TRAIN, meta.config, e->checkpoint, 1);
   snprintf(o.device, sizeof o.device, "%s", e->device);
+  snprintf(o.attention, sizeof o.attention, "%s", e->attention); /* a kernel choice, not the model's */
   o.threads = e->threads;
   o.recall_k = e->recall_k;
   if (e->batch > 0) o.batch = e->batch;
@@ -34,6 +35,7 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
 
   const cddp_backend *be =
       cddp_backend_get(o.device, cddp_backend_device_for(o.device, pg.local_rank));
+  cddp_backend_set_attention(o.device, o.attention);
   be->set_threads(cddp_threads_for(&o, pg.local_world));
   cddp_dataset *ds = cddp_dataset_open(e->data);
   cddp_data_info info = ds->info;

@@ -71,6 +71,9 @@ static const opt_def g_opts[] = {
     {"comm", T_CHOICE, O(comm), "auto", "auto|mpi|nccl", BOTH, "communication backend (auto: mpi on cpu, nccl on cuda)"},
     {"precision", T_CHOICE, O(precision), "fp32", "fp32|bf16|fp16", TR,
      "GEMM/attention input precision; fp16 uses dynamic loss scaling"},
+    {"attention", T_CHOICE, O(attention), "auto", "auto|cudnn|plain", BOTH,
+     "cuda attention kernels: cudnn = cuDNN fused flash attention for bf16/fp16 (not yet "
+     "verified on a GPU); auto = plain until it is"},
     {"threads", T_INT, O(threads), "0", NULL, BOTH, "CPU threads per rank (0: cores / local ranks)", PER_RANK},
     {"loader-threads", T_INT, O(loader_threads), "1", NULL, TR,
      "threads per rank reading training batches ahead (batches stay in order)", PER_RANK},

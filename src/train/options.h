@@ -22,6 +22,7 @@ typedef struct {
   int64_t emb_dim, max_table_rows, dense_embedding_threshold;
   /* devices and communication */
   char device[CDDP_OPT_STR], comm[CDDP_OPT_STR], precision[CDDP_OPT_STR];
+  char attention[CDDP_OPT_STR];
   int64_t threads, loader_threads;
   double timeout;
   double bucket_mb, first_bucket_mb;

@@ -272,6 +272,7 @@ static void setup(trainer *t) {
              "2^31 - 1 samples", (long long)o->batch, (long long)o->grad_accum, t->pg.world);
   int gpu = cddp_backend_device_for(o->device, t->pg.local_rank);
   t->be = cddp_backend_get(o->device, gpu);
+  cddp_backend_set_attention(o->device, o->attention);
   int ngpu = cddp_cuda_device_count();
   if (!strcmp(o->device, "cuda") && t->pg.local_rank == 0 && t->pg.local_world > ngpu)
     cddp_log_warn("%d ranks on this host share %d visible GPU(s) (GPU = local rank %% %d); "

@@ -258,6 +258,37 @@ static void t_attention(void **state) {
   }
 }
 
+/* cuDNN's fused attention (--attention cudnn) against the CPU backend, at the
+ * ViT shapes (vit-fmnist T = 50, D = 24 and DeiT T = 197, D = 64). Builds
+ * without cuDNN (the CPU emulation) skip it, saying so. */
+static void t_attention_cudnn(void **state) {
+  (void)state;
+  if (!cddp_cuda_set_attention(1)) {
+    printf("attention_cudnn: this build has no cuDNN; not compared\n");
+    skip();
+  }
+  pu_seed(6);
+  const cddp_dtype types[2] = {CDDP_F16, CDDP_BF16};
+  const int shapes[2][4] = {{4, 50, 4, 24}, {2, 197, 6, 64}}; /* B, T, H, D */
+  for (int s = 0; s < 2; s++) {
+    const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], D = shapes[s][3];
+    size_t nq = (size_t)B * T * 3 * H * D, no = (size_t)B * T * H * D;
+    size_t wc = CPU->attention_ws_bytes(B, T, H, D), wg = GPU->attention_ws_bytes(B, T, H, D);
+    for (int i = 0; i < 2; i++) {
+      pair *qkv = pu_rand(nq, -2, 2), *out = pu_zero(no * 4), *ws = pu_zero(wc > wg ? wc : wg);
+      CPU->attention_fwd(PH(qkv), PH(out), ws->h, B, T, H, D, types[i]);
+      GPU->attention_fwd(PD(qkv), PD(out), ws->d, B, T, H, D, types[i]);
+      pu_check("cudnn attention out", out, no, TOL_HALF);
+      pair *dout = pu_rand(no, -1, 1), *dqkv = pu_zero(nq * 4);
+      CPU->attention_bwd(PH(dout), PH(qkv), PH(out), ws->h, PH(dqkv), B, T, H, D, types[i]);
+      GPU->attention_bwd(PD(dout), PD(qkv), PD(out), ws->d, PD(dqkv), B, T, H, D, types[i]);
+      pu_check("cudnn attention dqkv", dqkv, nq, TOL_HALF);
+      pu_free_all();
+    }
+  }
+  cddp_cuda_set_attention(0);
+}
+
 /* ---- losses ------------------------------------------------------------------------- */
 static void t_loss(void **state) {
   (void)state;
@@ -509,6 +540,7 @@ int main(void) {
       cmocka_unit_test_teardown(t_elementwise, teardown),
       cmocka_unit_test_teardown(t_norm, teardown),
       cmocka_unit_test_teardown(t_attention, teardown),
+      cmocka_unit_test_teardown(t_attention_cudnn, teardown),
       cmocka_unit_test_teardown(t_loss, teardown),
       cmocka_unit_test_teardown(t_embedding, teardown),
       cmocka_unit_test_teardown(t_model_ops, teardown),
