@@ -140,7 +140,7 @@ static void build(sdpa_plan *p) {
   desc_t v = tensor(p, UID_V, ht, bhtd, s_qkv, al_kv, false);
   desc_t o = tensor(p, UID_O, ht, bhtd, s_o, 16, false);
   desc_t st = tensor(p, UID_STATS, CUDNN_DATA_FLOAT, d_st, s_st, 16, false);
-  desc_t sc = tensor(p, UID_SCALE, CUDNN_DATA_FLOAT, one, one, 4, true);
+  desc_t sc = tensor(p, UID_SCALE, CUDNN_DATA_FLOAT, one, one, 16, true);
   p->scale = 1.0f / sqrtf((float)D);
 
   desc_t op;
