@@ -4,6 +4,7 @@
 #ifndef CDDP_DATA_BATCH_H
 #define CDDP_DATA_BATCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define CDDP_CTR_DENSE 13
@@ -54,5 +55,19 @@ typedef struct {
   /* global row index of every sample (host batches only; may be NULL on device) */
   int64_t *index;     /* [cap] */
 } cddp_batch;
+
+/* Layout of a batch: one cddp_batch array per field, in this order, each
+ * `row_bytes` per row (index, host-only, not included). The loader carves its
+ * host batches and the trainer its device copies from this one list. */
+typedef struct {
+  size_t off;       /* offsetof the array's pointer in cddp_batch */
+  size_t row_bytes; /* bytes per row */
+} cddp_batch_field;
+enum { CDDP_BATCH_MAX_FIELDS = 8 };
+/* Fills f (CDDP_BATCH_MAX_FIELDS entries) for info's schema and shapes;
+ * returns the number of fields. */
+int cddp_batch_fields(const cddp_data_info *info, cddp_batch_field *f);
+/* The array pointer of field f in batch b (an lvalue). */
+#define CDDP_BATCH_ARRAY(b, f) (*(void **)((char *)(b) + (f).off))
 
 #endif

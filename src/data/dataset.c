@@ -188,10 +188,9 @@ cddp_dataset *cddp_dataset_open(const char *path) {
   d->file = cddp_h5_open_ro(path);
   char schema[128];
   cddp_h5_attr_str(path, d->file, "schema", schema, sizeof schema);
-  if (!strcmp(schema, "cddp.ctr.v1")) d->info.schema = CDDP_SCHEMA_CTR;
-  else if (!strcmp(schema, "cddp.twotower.v1")) d->info.schema = CDDP_SCHEMA_TWOTOWER;
-  else if (!strcmp(schema, "cddp.image.v1")) d->info.schema = CDDP_SCHEMA_IMAGE;
-  else
+  for (cddp_schema s = CDDP_SCHEMA_CTR; s <= CDDP_SCHEMA_IMAGE; s++)
+    if (!strcmp(schema, cddp_schema_name(s))) d->info.schema = s;
+  if (!d->info.schema)
     cddp_die(CDDP_EXIT_DATA, "%s: unknown schema '%s' (expected cddp.ctr.v1, cddp.twotower.v1 or cddp.image.v1)",
              path, schema);
 

@@ -57,30 +57,14 @@ static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
 /* Lays out one batch in mem (or measures when mem is NULL); returns bytes. */
 static size_t layout(const cddp_data_info *in, int cap, cddp_batch *b, uint8_t *mem) {
   size_t off = 0;
-#define CARVE(field, type, count)                                 \
-  do {                                                            \
-    if (mem) b->field = (type *)(mem + off);                      \
-    off += align64(sizeof(type) * (size_t)cap * (size_t)(count)); \
-  } while (0)
-  switch (in->schema) {
-    case CDDP_SCHEMA_CTR:
-      CARVE(dense, float, CDDP_CTR_DENSE);
-      CARVE(sparse, int32_t, CDDP_CTR_SPARSE);
-      CARVE(label, float, 1);
-      break;
-    case CDDP_SCHEMA_TWOTOWER:
-      CARVE(user_id, int32_t, 1);
-      CARVE(user_hist, int32_t, in->hist_len);
-      CARVE(item_id, int32_t, 1);
-      CARVE(item_cat, int32_t, 1);
-      break;
-    case CDDP_SCHEMA_IMAGE:
-      CARVE(images, uint8_t, (size_t)in->height * in->width * in->channels);
-      CARVE(labels, int32_t, 1);
-      break;
+  cddp_batch_field f[CDDP_BATCH_MAX_FIELDS];
+  int nf = cddp_batch_fields(in, f);
+  for (int i = 0; i < nf; i++) {
+    if (mem) CDDP_BATCH_ARRAY(b, f[i]) = mem + off;
+    off += align64(f[i].row_bytes * (size_t)cap);
   }
-  CARVE(index, int64_t, 1);
-#undef CARVE
+  if (mem) b->index = (int64_t *)(mem + off);
+  off += align64(sizeof(int64_t) * (size_t)cap);
   return off;
 }
 
