@@ -8,18 +8,26 @@
 # batch (weak scaling); medians over the logging intervals after the first.
 # Then bench/sharding_bytes.py extrapolates the bytes to 8/64/512 ranks and
 # plots them (gnuplot).
-# usage: bench/bench_sharding.sh CDDP WORKDIR   (env: TABLE_SIZE=100000 REPS=1 STEPS=12)
+# Repetitions are interleaved; the tables show medians over them.
+# usage: bench/bench_sharding.sh CDDP WORKDIR
+#   env: TABLE_SIZE=100000 REPS=1 STEPS=12 VARIANTS="kaggle terabyte" NPS="1 2 4",
+#        AUTOGROUP_NICE (as in bench_scaling.sh: run under `setsid` to give only
+#        this session priority on a shared machine)
 set -u
 CDDP=$1 D=$2
 TABLE_SIZE=${TABLE_SIZE:-100000} REPS=${REPS:-1} STEPS=${STEPS:-12}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+VARIANTS=${VARIANTS:-kaggle terabyte} NPS=${NPS:-1 2 4}
+if [ -n "${AUTOGROUP_NICE:-}" ]; then
+  echo "$AUTOGROUP_NICE" >/proc/self/autogroup || exit 1
+fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$D"
 [ -f "$D/ctr.h5" ] || "$CDDP" gen ctr "$D/ctr.h5" --rows 200000 --seed 4 --table-size "$TABLE_SIZE" --quiet
 : >"$D/results.jsonl"
 for rep in $(seq "$REPS"); do
-  for variant in kaggle terabyte; do
+  for variant in $VARIANTS; do
     B=$([ $variant = kaggle ] && echo 1024 || echo 256)
-    for np in 1 2 4; do
+    for np in $NPS; do
       for mode in replicated auto; do
         m=$D/m_${variant}_${mode}_${np}_${rep}.jsonl
         L=()

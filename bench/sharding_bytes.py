@@ -8,7 +8,7 @@ both modes):
   sharded (all-to-all; owners balanced, a fraction (W-1)/W of ids off-rank):
       (W-1) * T * 4                    the counts
     + (W-1)/W * T * B * (4 + 4D + 4D)  ids out, vectors back, gradients out
-Measured: the sharded all-to-alls' bytes (metric a2a_bytes); the replicated
+Figures are medians over the repetitions. Measured: the sharded all-to-alls' bytes (metric a2a_bytes); the replicated
 all-gather's per-rank contribution is bytes - dense, with dense = the
 sharded run's bytes - a2a_bytes at the same W.
 usage: sharding_bytes.py results.jsonl OUTDIR"""
@@ -33,9 +33,20 @@ def mb(x):
     return "%.2f" % (x / 1e6)
 
 
-rows = [json.loads(l) for l in open(sys.argv[1])]
+import statistics
+
+runs = [json.loads(l) for l in open(sys.argv[1])]
 out = sys.argv[2]
-get = lambda v, m, n: next((r for r in rows if r["variant"] == v and r["mode"] == m and r["np"] == n), None)
+
+
+def get(v, m, n):
+    # median over the repetitions of every figure
+    rs = [r for r in runs if r["variant"] == v and r["mode"] == m and r["np"] == n]
+    if not rs:
+        return None
+    return {k: (statistics.median(r[k] for r in rs) if isinstance(rs[0][k], (int, float)) else rs[0][k])
+            for k in rs[0]}
+
 
 print("| model | ranks | mode | samples/s per rank | step ms | weak-scaling eff. | embedding MB sent/step: measured | model | exposed all-reduce ms | exposed all-to-all ms (% of step) |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
