@@ -67,6 +67,7 @@ void cddp_optimizer_init(cddp_optimizer *o, cddp_params *ps, const cddp_backend 
   o->step = be->malloc(sizeof(int));
   be->memset0(o->step, sizeof(int), be->compute);
   o->sumsq = be->malloc(sizeof(float));
+  o->shard_sumsq = be->malloc(sizeof(float));
 }
 
 void cddp_optimizer_free(cddp_optimizer *o) {
@@ -77,6 +78,7 @@ void cddp_optimizer_free(cddp_optimizer *o) {
   if (o->sparse_state) be->free(o->sparse_state);
   be->free(o->step);
   be->free(o->sumsq);
+  be->free(o->shard_sumsq);
   free(o->ranges);
   *o = (cddp_optimizer){0};
 }
@@ -86,9 +88,24 @@ void cddp_optimizer_clip(cddp_optimizer *o, const cddp_sparse_grad *sparse, doub
   cddp_params *ps = o->ps;
   be->memset0(o->sumsq, sizeof(float), be->compute);
   if (ps->n_dense) be->sumsq(ps->grad, ps->n_dense, o->sumsq);
+  int shards = 0;
+  be->memset0(o->shard_sumsq, sizeof(float), be->compute);
   for (int i = 0; i < ps->n; i++)
-    if ((ps->p[i].flags & CDDP_PARAM_SPARSE) && sparse[i].n)
-      be->sumsq(sparse[i].rows, (size_t)sparse[i].n * ps->p[i].shape[1], o->sumsq);
+    if ((ps->p[i].flags & CDDP_PARAM_SPARSE) && sparse[i].n) {
+      int sh = (ps->p[i].flags & CDDP_PARAM_SHARDED) != 0;
+      shards |= sh;
+      be->sumsq(sparse[i].rows, (size_t)sparse[i].n * ps->p[i].shape[1],
+                sh ? o->shard_sumsq : o->sumsq);
+    }
+  if (o->sum_ranks) { /* collective: every rank calls it, with or without rows this step */
+    float x;
+    be->memcpy_d2h(&x, o->shard_sumsq, sizeof x, be->compute);
+    be->stream_sync(be->compute);
+    o->sum_ranks(o->sum_ctx, &x);
+    be->memcpy_h2d(o->shard_sumsq, &x, sizeof x, be->compute);
+    shards = 1;
+  }
+  if (shards) be->axpy(o->sumsq, o->shard_sumsq, 1, 1.0f);
   if (ps->n_dense) be->clip_by_norm(ps->grad, ps->n_dense, o->sumsq, (float)max_norm);
   for (int i = 0; i < ps->n; i++)
     if ((ps->p[i].flags & CDDP_PARAM_SPARSE) && sparse[i].n)

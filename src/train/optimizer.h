@@ -57,6 +57,12 @@ typedef struct {
   float *sparse_state; /* device, n_master - n_dense (sparse tables' state), or NULL */
   int *step;             /* device: optimizer steps taken (1-based during the update) */
   float *sumsq;          /* device scratch for clipping */
+  float *shard_sumsq;    /* device scratch: this rank's shards' part of the norm */
+  /* Sharded tables: each rank holds other rows, so clipping sums their part
+   * of the squared norm over the ranks with this (host float, in place);
+   * set by the trainer, NULL without shards. */
+  void (*sum_ranks)(void *ctx, float *x);
+  void *sum_ctx;
 } cddp_optimizer;
 
 /* Allocates all state (zeroed); dies with exit 2 on an unknown cfg->name. */

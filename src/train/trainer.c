@@ -97,6 +97,10 @@ static void *mc_alltoallv(void *ctx, const void *send, const size_t *sb, const s
 
 static void mc_wait(void *ctx, void *h) { cddp_comm_wait(ctx, h); }
 
+static void sum_ranks(void *ctx, float *x) {
+  cddp_comm_wait(ctx, cddp_allreduce(ctx, x, 1, CDDP_F32, CDDP_RED_SUM));
+}
+
 /* What every rank must agree on before training: every option the option
  * table does not mark per rank (one "name = value" line each, so that a
  * mismatch names the option), the data shapes and the parameters. */
@@ -331,9 +335,6 @@ static void setup(trainer *t) {
   if (t->m->sharded && o->grad_accum > 1)
     cddp_die(CDDP_EXIT_USAGE, "--grad-accum %lld with sharded embedding tables: not supported "
              "(use --grad-accum 1 or --embedding-sharding replicated)", (long long)o->grad_accum);
-  if (t->m->sharded && o->clip_grad_norm > 0)
-    cddp_die(CDDP_EXIT_USAGE, "--clip-grad-norm with sharded embedding tables: not supported "
-             "(use --embedding-sharding replicated)");
   /* shards are initialised by their owners (the same values a whole table gets) */
   cddp_ddp_broadcast_params(t->comm, ps->master, ps->n_replicated);
   if (ps->half && ps->n_dense) be->cast(ps->half, ps->half_t, ps->master, CDDP_F32, ps->n_dense);
@@ -364,6 +365,7 @@ static void setup(trainer *t) {
   t->sparse = cddp_xcalloc(sizeof *t->sparse * (ps->n ? ps->n : 1), "sparse gradients");
 
   cddp_optimizer_init(&t->opt, ps, be, &oc);
+  if (t->m->sharded) t->opt.sum_ranks = sum_ranks, t->opt.sum_ctx = t->comm;
   cddp_amp_init(&t->amp, be, prec == CDDP_F16, CDDP_AMP_INIT_SCALE, CDDP_AMP_GROWTH,
                 CDDP_AMP_BACKOFF, CDDP_AMP_INTERVAL);
   cddp_schedule_init(&t->sched, o->schedule, o->warmup_steps, t->total, o->step_size, o->gamma,
@@ -480,7 +482,7 @@ static void agree_found_inf(trainer *t) {
   be->memcpy_d2h(&f, t->amp.found_inf, sizeof f, be->compute);
   be->stream_sync(be->compute);
   float x = (float)f;
-  cddp_comm_wait(t->comm, cddp_allreduce(t->comm, &x, 1, CDDP_F32, CDDP_RED_SUM));
+  sum_ranks(t->comm, &x);
   f = x > 0;
   be->memcpy_h2d(t->amp.found_inf, &f, sizeof f, be->compute);
 }

@@ -102,6 +102,7 @@ fi
 run ref 1 $G d || exit 1
 run ref_ada 1 $G d "${ADA[@]}" || exit 1
 run ref_one 1 $G one || exit 1
+run ref_clip 1 $G d --clip-grad-norm 0.01 || exit 1
 run ref_amp_fp16 1 $G d --precision fp16 || exit 1
 run ref_amp_bf16 1 $G d --precision bf16 || exit 1
 MIXED=emb_l.0=row,emb_l.3=row,emb_l.8=replicated,emb_l.5=table:0,emb_l.6=table:0
@@ -118,6 +119,9 @@ for N in 2 4; do
     same n${N}_row_ada ref_ada
   # every id of table 0 on one owner; all tables on the last rank (the others hold no rows)
   run n${N}_one_row $N $B one --embedding-sharding row && same n${N}_one_row ref_one
+  # global-norm clipping: the shards' part of the norm is summed over the ranks
+  run n${N}_clip $N $B d --embedding-sharding row --embedding-plan emb_l.8=table:1 \
+    --clip-grad-norm 0.01 && same n${N}_clip ref_clip
   # half precision on the wire: gradients (--grad-compress, dense buckets too), vectors (AMP)
   for g in fp16 bf16; do
     u=$([ $g = fp16 ] && echo 2^-11 || echo 2^-8)
