@@ -134,8 +134,8 @@ static cddp_model *dlrm_create(const cddp_model_config *cfg, const cddp_data_inf
                        data->table_sizes, dims, comm ? cfg->embedding_sharding : NULL,
                        comm ? cfg->embedding_plan : NULL, cfg->dense_embedding_threshold);
   cddp_shard_plan_report(&plan, cfg->emb_state_floats);
-  cddp_shemb_init(&d->sh, comm, v->D, cfg->precision, cfg->grad_wire,
-                  &m->a2a_wait_ms, &m->a2a_bytes);
+  cddp_shemb_init(&d->sh, comm, v->D, cfg->precision, cfg->grad_wire, cfg->grad_accum,
+                  &m->micro, &m->a2a_wait_ms, &m->a2a_bytes);
   for (int t = 0; t < NT; t++) {
     const cddp_shard_table *st = &plan.t[t];
     if (st->kind == CDDP_SHARD_REPLICATED) {

@@ -184,8 +184,13 @@ typedef struct {
   float *g_send, *g_recv;       /* [scap*D]; [rcap*D] output gradients */
   void *fwd_out_h, *fwd_in_h;   /* [rcap*D], [scap*D] of fwd_t */
   void *grad_send_h, *grad_recv_h; /* [scap*D], [rcap*D] of grad_t */
-  int32_t *gids;                /* scratch: one table's ids before coalescing */
-  float *grows;                 /* scratch */
+  /* per table: the (local id, gradient) pairs owners received in the
+   * micro-steps of this optimizer step, coalesced on the last one */
+  int32_t *acc_ids[CDDP_SHEMB_MAX];
+  float *acc_rows[CDDP_SHEMB_MAX];
+  int acc_n[CDDP_SHEMB_MAX];
+  int accum;                    /* micro-steps per optimizer step (--grad-accum) */
+  const int *micro;             /* the model's current micro-step (0-based) */
   void *ws;                     /* scratch: sparse_coalesce */
   size_t scap, rcap;
   /* host, fixed at init: byte counts/displacements per rank: counts, ids,
@@ -197,8 +202,11 @@ typedef struct {
   int nb;                       /* samples of the last forward */
 } cddp_shemb;
 
+/* accum micro-steps per optimizer step; *micro is the current one (the
+ * owners' gradients are final after the last). */
 void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, cddp_dtype fwd_t,
-                     cddp_dtype grad_t, double *wait_ms, double *bytes);
+                     cddp_dtype grad_t, int accum, const int *micro, double *wait_ms,
+                     double *bytes);
 /* Registers table `name` (global rows, this rank's [first, first+count)) as a
  * CDDP_PARAM_SHARDED parameter; returns its id. bag ids per sample (-1 =
  * none), pooled by sum or mean; the vector goes to float `slot` of a row. */

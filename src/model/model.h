@@ -58,6 +58,7 @@ typedef struct {
   const char *embedding_sharding, *embedding_plan;
   int emb_state_floats;
   cddp_dtype grad_wire; /* --grad-compress: F32, F16 or BF16 (sharded tables' gradients) */
+  int grad_accum;       /* micro-steps per optimizer step (sharded tables keep them all) */
 } cddp_model_config;
 
 typedef struct cddp_model cddp_model;
@@ -108,6 +109,7 @@ struct cddp_model {
    * the model waited on its all-to-alls and bytes this rank sent in them. */
   double a2a_wait_ms, a2a_bytes;
   int sharded;       /* some table is split across ranks (forward is collective) */
+  int micro;         /* set by the trainer before each backward: micro-step of the step */
   void *impl;
 };
 

@@ -26,9 +26,11 @@ static void *post(cddp_shemb *s, const void *send, const size_t *sb, const size_
 }
 
 void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, cddp_dtype fwd_t,
-                     cddp_dtype grad_t, double *wait_ms, double *bytes) {
+                     cddp_dtype grad_t, int accum, const int *micro, double *wait_ms,
+                     double *bytes) {
   *s = (cddp_shemb){.D = D, .mc = mc, .wait_ms = wait_ms, .bytes = bytes, .world = 1,
-                    .fwd_t = fwd_t, .grad_t = grad_t};
+                    .fwd_t = fwd_t, .grad_t = grad_t, .accum = accum > 1 ? accum : 1,
+                    .micro = micro};
   if (mc) s->world = mc->world, s->rank = mc->rank;
 }
 
@@ -64,7 +66,7 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
   }
   s->scap = ids ? ids : 1;
   s->rcap = held ? (size_t)W * held : 1; /* every rank's ids might land here */
-  size_t i4 = sizeof(int32_t), f4 = sizeof(float), wt = (size_t)W * maxt;
+  size_t i4 = sizeof(int32_t), f4 = sizeof(float), wt = (size_t)s->accum * W * maxt;
   s->cnt_send = cddp_plan_act(p, (size_t)W * n * i4);
   s->cnt_recv = cddp_plan_act(p, (size_t)W * n * i4);
   s->at = cddp_plan_act(p, (size_t)W * n * i4);
@@ -86,14 +88,15 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
   }
   for (int t = 0; t < n; t++) { /* the shard's gradient: the reducer does not touch it */
     cddp_param *pp = &c->ps->p[s->pid[t]];
-    size_t cap = (size_t)W * B * s->bag[t];
+    size_t cap = s->count[t] ? (size_t)s->accum * W * B * s->bag[t] : 1;
     pp->sp_ids = cddp_plan_act(p, cap * i4);
     pp->sp_rows = cddp_plan_act(p, cap * D * f4);
     pp->sp_cap = (int)cap;
+    s->acc_ids[t] = cddp_plan_act(p, cap * i4);
+    s->acc_rows[t] = cddp_plan_act(p, cap * D * f4);
+    s->acc_n[t] = 0;
   }
   size_t mark = cddp_plan_mark(p);
-  s->gids = cddp_plan_scratch(p, wt * i4);
-  s->grows = cddp_plan_scratch(p, wt * D * f4);
   s->ws = cddp_plan_scratch(p, c->be->sparse_coalesce_ws_bytes((int)wt, D));
   cddp_plan_release(p, mark);
   if (!s->cb) {
@@ -224,23 +227,29 @@ void cddp_shemb_bwd_finish(cddp_shemb *s, const cddp_lctx *c, const cddp_ready_h
   int W = s->world, T = s->n, D = s->D;
   wait(s, s->h_grad);
   if (s->grad_t != CDDP_F32) be->cast(s->g_recv, CDDP_F32, s->grad_recv_h, s->grad_t, s->nrecv * D);
+  int last = !s->micro || *s->micro >= s->accum - 1;
   for (int t = 0; t < T; t++) {
     cddp_param *pp = &c->ps->p[s->pid[t]];
-    int m = 0;
+    int m = s->acc_n[t];
     size_t off = 0;
     for (int r = 0; r < W; r++)
       for (int u = 0; u < T; u++) {
         int k = s->cnt_recv[r * T + u];
         if (u == t && k) { /* this table's block from rank r */
-          memcpy(s->gids + m, s->recv_ids + off, sizeof(int32_t) * k);
-          memcpy(s->grows + (size_t)m * D, s->g_recv + off * D, sizeof(float) * k * D);
+          if ((size_t)m + k > (size_t)pp->sp_cap)
+            cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: %s: more than %d gradient rows in "
+                     "one step (micro-step %d of %d)", pp->name, pp->sp_cap,
+                     s->micro ? *s->micro + 1 : 1, s->accum);
+          memcpy(s->acc_ids[t] + m, s->recv_ids + off, sizeof(int32_t) * k);
+          memcpy(s->acc_rows[t] + (size_t)m * D, s->g_recv + off * D, sizeof(float) * k * D);
           m += k;
         }
         off += (size_t)k;
       }
-    pp->sp_n = m;
-    if (m) {
-      be->sparse_coalesce(s->gids, s->grows, m, D, pp->sp_ids, pp->sp_rows, s->ws);
+    s->acc_n[t] = last ? 0 : m;
+    pp->sp_n = last ? m : 0;
+    if (last && m) {
+      be->sparse_coalesce(s->acc_ids[t], s->acc_rows[t], m, D, pp->sp_ids, pp->sp_rows, s->ws);
       be->scale(pp->sp_rows, (size_t)m * D, 1.0f / (float)W); /* the ranks' average */
     }
   }

@@ -297,10 +297,10 @@ static cddp_model *tt_create(const cddp_model_config *cfg, const cddp_data_info 
                        comm ? cfg->embedding_sharding : NULL, comm ? cfg->embedding_plan : NULL,
                        thr);
   cddp_shard_plan_report(&plan, cfg->emb_state_floats);
-  cddp_shemb_init(&d->user.sh, comm, d->E, cfg->precision, cfg->grad_wire, &m->a2a_wait_ms,
-                  &m->a2a_bytes);
-  cddp_shemb_init(&d->item.sh, comm, d->E, cfg->precision, cfg->grad_wire, &m->a2a_wait_ms,
-                  &m->a2a_bytes);
+  cddp_shemb_init(&d->user.sh, comm, d->E, cfg->precision, cfg->grad_wire, cfg->grad_accum,
+                  &m->micro, &m->a2a_wait_ms, &m->a2a_bytes);
+  cddp_shemb_init(&d->item.sh, comm, d->E, cfg->precision, cfg->grad_wire, cfg->grad_accum,
+                  &m->micro, &m->a2a_wait_ms, &m->a2a_bytes);
   tower_init(&d->user, &m->params, "user_tower", &plan, 0, d->hist, 1, d->E, d->H1, d->Eo, thr);
   tower_init(&d->item, &m->params, "item_tower", &plan, 2, 1, 0, d->E, d->H1, d->Eo, thr);
   m->sharded = d->user.sh.n + d->item.sh.n > 0;

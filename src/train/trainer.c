@@ -48,6 +48,7 @@ void cddp_model_config_from_options(const cddp_options *o, cddp_model_config *cf
       .embedding_sharding = o->embedding_sharding,
       .embedding_plan = o->embedding_plan,
       .emb_state_floats = cddp_optimizer_find(o->optimizer)->sparse_state_name ? 1 : 0,
+      .grad_accum = (int)o->grad_accum,
       .grad_wire = strcmp(o->grad_compress, "none") ? (cddp_dtype)cddp_dtype_parse(o->grad_compress)
                                                     : CDDP_F32,
   };
@@ -332,9 +333,6 @@ static void setup(trainer *t) {
   char *desc = describe(o, t->m, &t->info);
   cddp_ddp_check_same(t->comm, desc);
   free(desc);
-  if (t->m->sharded && o->grad_accum > 1)
-    cddp_die(CDDP_EXIT_USAGE, "--grad-accum %lld with sharded embedding tables: not supported "
-             "(use --grad-accum 1 or --embedding-sharding replicated)", (long long)o->grad_accum);
   /* shards are initialised by their owners (the same values a whole table gets) */
   cddp_ddp_broadcast_params(t->comm, ps->master, ps->n_replicated);
   if (ps->half && ps->n_dense) be->cast(ps->half, ps->half_t, ps->master, CDDP_F32, ps->n_dense);
@@ -612,6 +610,7 @@ static int train_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos, int6
         m->ops->forward(m, db, 1, grad_scale, loss_scale);
         cddp_trace_end(tm, CDDP_TRACK_COMPUTE, "step", "forward", -1, 0);
         cddp_reducer_begin(t->red, a == t->A - 1);
+        m->micro = (int)a;
         tm = cddp_trace_begin();
         m->ops->backward(m, db, &hook);
         cddp_trace_end(tm, CDDP_TRACK_COMPUTE, "step", "backward", -1, 0);

@@ -119,6 +119,11 @@ for N in 2 4; do
     same n${N}_row_ada ref_ada
   # every id of table 0 on one owner; all tables on the last rank (the others hold no rows)
   run n${N}_one_row $N $B one --embedding-sharding row && same n${N}_one_row ref_one
+  # gradient accumulation: N ranks x B/2 x 2 micro-steps (owners keep both micro-steps' rows)
+  run n${N}_accum $N $((B / 2)) d --embedding-sharding row --embedding-plan emb_l.8=table:0 \
+    --grad-accum 2 && same n${N}_accum ref
+  run n${N}_accum_ada $N $((B / 2)) d --embedding-sharding table --grad-accum 2 "${ADA[@]}" &&
+    same n${N}_accum_ada ref_ada
   # global-norm clipping: the shards' part of the norm is summed over the ranks
   run n${N}_clip $N $B d --embedding-sharding row --embedding-plan emb_l.8=table:1 \
     --clip-grad-norm 0.01 && same n${N}_clip ref_clip
