@@ -38,7 +38,7 @@ typedef struct {
 /* One batch. Only the arrays of the file's schema are set (others NULL).
  * cap rows are allocated; the first n are valid (n < cap only for the last
  * batch of an evaluation pass). Arrays are contiguous, row-major. */
-typedef struct {
+typedef struct cddp_batch {
   int n, cap;
   /* ctr */
   float *dense;       /* [cap, 13] */
@@ -54,6 +54,9 @@ typedef struct {
   int32_t *labels;    /* [cap] */
   /* global row index of every sample (host batches only; may be NULL on device) */
   int64_t *index;     /* [cap] */
+  /* device batches: the host batch they were copied from (valid during the
+   * step; sharded embeddings bucket ids on the host), NULL if none */
+  const struct cddp_batch *host;
 } cddp_batch;
 
 /* Layout of a batch: one cddp_batch array per field, in this order, each

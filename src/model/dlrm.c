@@ -66,11 +66,11 @@ static void dlrm_forward(cddp_model *m, const cddp_batch *b, int train, float gr
   d->n = n;
   /* the sharded tables' vectors travel while the local tables and the
    * bottom MLP compute */
-  if (d->sh.n) {
-    const int32_t *ids[NT];
+  if (d->sh.n) { /* bucketed on the host: the host copy of a device batch */
+    const int32_t *hs = b->host ? b->host->sparse : b->sparse, *ids[NT];
     int ld[NT];
     for (int t = 0, k = 0; t < NT; t++)
-      if (d->sharded[t]) ids[k] = b->sparse ? b->sparse + t : NULL, ld[k++] = NT;
+      if (d->sharded[t]) ids[k] = hs ? hs + t : NULL, ld[k++] = NT;
     cddp_shemb_fwd_start(&d->sh, c, ids, ld, n);
   }
   for (int t = 0; t < NT; t++)
@@ -79,7 +79,7 @@ static void dlrm_forward(cddp_model *m, const cddp_batch *b, int train, float gr
                                             d->it.T + (size_t)(1 + t) * D, ldT));
   CDDP_FWD("bot_l", -1, cddp_mlp_fwd(&d->bot, c, b->dense, n));
   c->be->copy2d(d->it.T, ldT, cddp_mlp_out(&d->bot), D, n, D);
-  CDDP_FWD("sharded_emb", -1, cddp_shemb_fwd_finish(&d->sh, c, d->it.T, ldT));
+  CDDP_FWD("sharded_emb", -1, cddp_shemb_fwd_finish(&d->sh, c, d->it.T));
   CDDP_FWD("interaction", -1, cddp_interaction_fwd(&d->it, c, n));
   CDDP_FWD("top_l", -1, cddp_mlp_fwd(&d->top, c, d->it.out, n));
   CDDP_FWD("loss", -1, cddp_loss_bce(c, m->logits, b->label, n, grad_scale, loss_scale,
@@ -93,7 +93,7 @@ static void dlrm_backward(cddp_model *m, const cddp_batch *b, const cddp_ready_h
   CDDP_BWD("top_l", -1, cddp_mlp_bwd(&d->top, c, d->dlogits, d->dinter, d->it.out_cols, h));
   CDDP_BWD("interaction", -1, cddp_interaction_bwd(&d->it, c, d->dinter));
   /* gradients to the owners travel while the bottom MLP's backward runs */
-  cddp_shemb_bwd_start(&d->sh, c, d->it.dT, ldT);
+  cddp_shemb_bwd_start(&d->sh, c, d->it.dT);
   c->be->copy2d(d->dbot, D, d->it.dT, ldT, n, D);
   CDDP_BWD("bot_l", -1, cddp_mlp_bwd(&d->bot, c, d->dbot, NULL, 0, h));
   for (int t = NT - 1; t >= 0; t--)
@@ -134,7 +134,7 @@ static cddp_model *dlrm_create(const cddp_model_config *cfg, const cddp_data_inf
                        data->table_sizes, dims, comm ? cfg->embedding_sharding : NULL,
                        comm ? cfg->embedding_plan : NULL, cfg->dense_embedding_threshold);
   cddp_shard_plan_report(&plan, cfg->emb_state_floats);
-  cddp_shemb_init(&d->sh, comm, v->D, cfg->precision, cfg->grad_wire, cfg->grad_accum,
+  cddp_shemb_init(&d->sh, comm, v->D, (NT + 1) * v->D, cfg->precision, cfg->grad_wire, cfg->grad_accum,
                   &m->micro, &m->a2a_wait_ms, &m->a2a_bytes);
   for (int t = 0; t < NT; t++) {
     const cddp_shard_table *st = &plan.t[t];

@@ -159,31 +159,38 @@ void cddp_embbag_bwd(cddp_embbag *e, const cddp_lctx *c, const float *dout, int 
  * sender pools them into its output (sum, or mean over the valid ids).
  * Backward sends the output gradients the same way, and owners coalesce them
  * into their shard's sparse gradient (sp_ids, sp_rows, sp_n: local row ids,
- * averaged over ranks) for the optimizer. The id bookkeeping runs on the
- * host: CPU backend only. */
+ * averaged over ranks) for the optimizer. The bucketing runs on the host from
+ * host-visible ids (the device batch's host copy); the received counts come
+ * back to the host once per forward. Everything else runs through ops.h, on
+ * any backend, except mean-pooled bags (CPU only). */
 #define CDDP_SHEMB_MAX 64
 typedef struct {
-  int n, D, world, rank, B;
+  int n, D, world, rank, B, ldo;
   int bag[CDDP_SHEMB_MAX], mean[CDDP_SHEMB_MAX]; /* ids per sample; mean pooling */
   int slot[CDDP_SHEMB_MAX];   /* float offset of the table's vector in an output row */
   int pid[CDDP_SHEMB_MAX];    /* parameter id */
   int64_t rows[CDDP_SHEMB_MAX], first[CDDP_SHEMB_MAX], count[CDDP_SHEMB_MAX];
   int row_wise[CDDP_SHEMB_MAX], owner[CDDP_SHEMB_MAX];
+  int any_mean;
   const cddp_model_comm *mc;
   double *wait_ms, *bytes;    /* the model's counters */
   /* wire types: vectors owner -> source (F16/BF16 under AMP), gradients
    * source -> owner (--grad-compress); F32: no casts, no half buffers */
   cddp_dtype fwd_t, grad_t;
-  /* planned (activations) */
-  int32_t *cnt_send, *cnt_recv; /* [W][n] ids per (rank, table) */
-  int32_t *at;                  /* [W][n] next send position per (rank, table) */
-  int32_t *send_ids, *perm;     /* [scap] local ids in send order; sample*n + table */
-  float *inv;                   /* [B*n] 1/(valid ids) of each mean bag, else 1 */
+  /* host (pinned on CUDA), allocated at plan time */
+  int32_t *h_cnt_send, *h_cnt_recv; /* [W][n] ids per (rank, table) */
+  int32_t *h_at;                /* [W][n] next send position per (rank, table) */
+  int32_t *h_send_ids, *h_perm; /* [scap] local ids in send order; sample*n + table */
+  int32_t *h_row;               /* [scap] output row (of D floats) each id pools into */
+  float *h_inv;                 /* [B*n] 1/(valid ids) of each mean bag, else 1 */
+  /* device (planned activations) */
+  int32_t *cnt_send, *cnt_recv, *send_ids, *row; /* copies of the host arrays */
   int32_t *recv_ids;            /* [rcap] ids owners received */
   float *vec_out, *vec_in;      /* [rcap*D] owners' lookups; [scap*D] vectors back */
   float *g_send, *g_recv;       /* [scap*D]; [rcap*D] output gradients */
   void *fwd_out_h, *fwd_in_h;   /* [rcap*D], [scap*D] of fwd_t */
   void *grad_send_h, *grad_recv_h; /* [scap*D], [rcap*D] of grad_t */
+  float *zeros;                 /* [B*D] zeros: clears the output slots */
   /* per table: the (local id, gradient) pairs owners received in the
    * micro-steps of this optimizer step, coalesced on the last one */
   int32_t *acc_ids[CDDP_SHEMB_MAX];
@@ -200,11 +207,13 @@ typedef struct {
   int nsent;                    /* ids this rank sent in the last forward */
   size_t nrecv;                 /* ids it received (as an owner) */
   int nb;                       /* samples of the last forward */
+  const cddp_backend *be;
 } cddp_shemb;
 
-/* accum micro-steps per optimizer step; *micro is the current one (the
- * owners' gradients are final after the last). */
-void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, cddp_dtype fwd_t,
+/* Output rows have ldo floats (a multiple of D, as every slot is). accum
+ * micro-steps per optimizer step; *micro is the current one (the owners'
+ * gradients are final after the last). */
+void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, int ldo, cddp_dtype fwd_t,
                      cddp_dtype grad_t, int accum, const int *micro, double *wait_ms,
                      double *bytes);
 /* Registers table `name` (global rows, this rank's [first, first+count)) as a
@@ -213,12 +222,13 @@ void cddp_shemb_init(cddp_shemb *s, const cddp_model_comm *mc, int D, cddp_dtype
 int cddp_shemb_add(cddp_shemb *s, cddp_params *ps, const char *name, int64_t rows, int64_t first,
                    int64_t count, int row_wise, int owner, int bag, int mean, int slot);
 void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B);
-/* ids[t] [n, ld[t]] (bag[t] ids from each row) for table t; starts the exchange. */
+/* ids[t] [n, ld[t]] (bag[t] ids from each row, HOST memory) for table t;
+ * starts the exchange. */
 void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *const *ids,
                           const int *ld, int n);
 /* Writes table t's pooled vector of sample i at out + i*ldo + slot[t]. */
-void cddp_shemb_fwd_finish(cddp_shemb *s, const cddp_lctx *c, float *out, int ldo);
-void cddp_shemb_bwd_start(cddp_shemb *s, const cddp_lctx *c, const float *dout, int ldo);
+void cddp_shemb_fwd_finish(cddp_shemb *s, const cddp_lctx *c, float *out);
+void cddp_shemb_bwd_start(cddp_shemb *s, const cddp_lctx *c, const float *dout);
 void cddp_shemb_bwd_finish(cddp_shemb *s, const cddp_lctx *c, const cddp_ready_hook *h);
 void cddp_shemb_destroy(cddp_shemb *s);
 

@@ -75,7 +75,7 @@ static void tower_fwd(tower *t, const cddp_lctx *c, int E, int Eo, const int32_t
   }
   if (!t->sharded_a) cddp_embbag_fwd(&t->emb_a, c, ids_a, 1, n, t->in, 2 * E);
   if (!t->sharded_b) cddp_embbag_fwd(&t->emb_b, c, ids_b, ld_b, n, t->in + E, 2 * E);
-  cddp_shemb_fwd_finish(&t->sh, c, t->in, 2 * E);
+  cddp_shemb_fwd_finish(&t->sh, c, t->in);
   cddp_mlp_fwd(&t->mlp, c, t->in, n);
   c->be->l2norm_fwd(cddp_mlp_out(&t->mlp), out, t->norm, n, Eo, 1e-12f);
 }
@@ -84,7 +84,7 @@ static void tower_bwd(tower *t, const cddp_lctx *c, int E, int Eo, int n, const 
                       const cddp_ready_hook *h) {
   c->be->l2norm_bwd(dout, t->out, t->norm, t->dpre, n, Eo);
   cddp_mlp_bwd(&t->mlp, c, t->dpre, t->din, 2 * E, h);
-  cddp_shemb_bwd_start(&t->sh, c, t->din, 2 * E);
+  cddp_shemb_bwd_start(&t->sh, c, t->din);
   if (!t->sharded_b) cddp_embbag_bwd(&t->emb_b, c, t->din + E, 2 * E, h);
   if (!t->sharded_a) cddp_embbag_bwd(&t->emb_a, c, t->din, 2 * E, h);
   cddp_shemb_bwd_finish(&t->sh, c, h);
@@ -297,13 +297,16 @@ static cddp_model *tt_create(const cddp_model_config *cfg, const cddp_data_info 
                        comm ? cfg->embedding_sharding : NULL, comm ? cfg->embedding_plan : NULL,
                        thr);
   cddp_shard_plan_report(&plan, cfg->emb_state_floats);
-  cddp_shemb_init(&d->user.sh, comm, d->E, cfg->precision, cfg->grad_wire, cfg->grad_accum,
-                  &m->micro, &m->a2a_wait_ms, &m->a2a_bytes);
-  cddp_shemb_init(&d->item.sh, comm, d->E, cfg->precision, cfg->grad_wire, cfg->grad_accum,
-                  &m->micro, &m->a2a_wait_ms, &m->a2a_bytes);
+  cddp_shemb_init(&d->user.sh, comm, d->E, 2 * d->E, cfg->precision, cfg->grad_wire,
+                  cfg->grad_accum, &m->micro, &m->a2a_wait_ms, &m->a2a_bytes);
+  cddp_shemb_init(&d->item.sh, comm, d->E, 2 * d->E, cfg->precision, cfg->grad_wire,
+                  cfg->grad_accum, &m->micro, &m->a2a_wait_ms, &m->a2a_bytes);
   tower_init(&d->user, &m->params, "user_tower", &plan, 0, d->hist, 1, d->E, d->H1, d->Eo, thr);
   tower_init(&d->item, &m->params, "item_tower", &plan, 2, 1, 0, d->E, d->H1, d->Eo, thr);
   m->sharded = d->user.sh.n + d->item.sh.n > 0;
+  if (m->sharded && be->is_device) /* the towers' ids (and the corpus) live on the device only */
+    cddp_die(CDDP_EXIT_USAGE, "two_tower with sharded embedding tables runs on --device cpu "
+             "only; use --embedding-sharding replicated on %s", be->name);
   cddp_model_alloc_params(m, &d->c);
   cddp_model_plan(m, &d->pl, tt_plan);
   m->out_cols = d->NB;

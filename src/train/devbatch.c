@@ -61,6 +61,7 @@ const cddp_batch *cddp_devbatch_put(cddp_devbatch *d, const cddp_batch *h) {
   be->stream_wait_event(be->compute, d->copied[s]);
   d->dev[s].n = h->n;
   d->dev[s].index = NULL;
+  d->dev[s].host = h;
   return &d->dev[s];
 }
 

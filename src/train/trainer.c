@@ -333,6 +333,9 @@ static void setup(trainer *t) {
   char *desc = describe(o, t->m, &t->info);
   cddp_ddp_check_same(t->comm, desc);
   free(desc);
+  if (t->m->sharded && be->is_device && strcmp(cddp_comm_kind(t->comm), "nccl"))
+    cddp_die(CDDP_EXIT_USAGE, "sharded embedding tables on --device %s need --comm nccl",
+             o->device);
   /* shards are initialised by their owners (the same values a whole table gets) */
   cddp_ddp_broadcast_params(t->comm, ps->master, ps->n_replicated);
   if (ps->half && ps->n_dense) be->cast(ps->half, ps->half_t, ps->master, CDDP_F32, ps->n_dense);
