@@ -98,9 +98,7 @@ static void *mc_alltoallv(void *ctx, const void *send, const size_t *sb, const s
 
 static void mc_wait(void *ctx, void *h) { cddp_comm_wait(ctx, h); }
 
-static void sum_ranks(void *ctx, float *x) {
-  cddp_comm_wait(ctx, cddp_allreduce(ctx, x, 1, CDDP_F32, CDDP_RED_SUM));
-}
+
 
 /* What every rank must agree on before training: every option the option
  * table does not mark per rank (one "name = value" line each, so that a
@@ -150,6 +148,7 @@ typedef struct {
   int have_eval;
   cddp_progress prog;
   float *loss_acc; /* device: loss sum over the logging interval */
+  float *one;      /* device scalar for sum_ranks */
   void *d_stats;   /* device staging of the logging-step sums */
   cddp_comm_handle *stop_h; /* the stop agreement in flight (host backends) */
   double stop_sum;
@@ -160,6 +159,17 @@ typedef struct {
   char device[256]; /* for the start-up line: the device of every rank */
   cddp_trace_run tr;
 } trainer;
+
+/* *x summed over the ranks (a host float; the collective runs on a device
+ * scalar, as NCCL needs). Sharded tables: clipping's norm and AMP's inf flag. */
+static void sum_ranks(void *ctx, float *x) {
+  trainer *t = ctx;
+  const cddp_backend *be = t->be;
+  be->memcpy_h2d(t->one, x, sizeof *x, be->compute);
+  cddp_comm_wait(t->comm, cddp_allreduce(t->comm, t->one, 1, CDDP_F32, CDDP_RED_SUM));
+  be->memcpy_d2h(x, t->one, sizeof *x, be->compute);
+  be->stream_sync(be->compute);
+}
 
 /* "cuda:G" on one rank; "cuda, GPU by rank G0,G1,..." on several (local GPU
  * indices, the first 32 ranks). Collective. */
@@ -322,6 +332,9 @@ static void setup(trainer *t) {
   cddp_model_config cfg;
   cddp_model_config_from_options(o, &cfg);
   t->m = cddp_model_create(&cfg, &t->info, be, &t->mcomm);
+  if (t->m->sharded && be->is_device && strcmp(cddp_comm_kind(t->comm), "nccl"))
+    cddp_die(CDDP_EXIT_USAGE, "sharded embedding tables on --device %s need --comm nccl",
+             o->device);
   cddp_params *ps = &t->m->params;
 
   cddp_opt_config oc = {.name = o->optimizer, .lr = o->lr,
@@ -333,9 +346,6 @@ static void setup(trainer *t) {
   char *desc = describe(o, t->m, &t->info);
   cddp_ddp_check_same(t->comm, desc);
   free(desc);
-  if (t->m->sharded && be->is_device && strcmp(cddp_comm_kind(t->comm), "nccl"))
-    cddp_die(CDDP_EXIT_USAGE, "sharded embedding tables on --device %s need --comm nccl",
-             o->device);
   /* shards are initialised by their owners (the same values a whole table gets) */
   cddp_ddp_broadcast_params(t->comm, ps->master, ps->n_replicated);
   if (ps->half && ps->n_dense) be->cast(ps->half, ps->half_t, ps->master, CDDP_F32, ps->n_dense);
@@ -366,7 +376,8 @@ static void setup(trainer *t) {
   t->sparse = cddp_xcalloc(sizeof *t->sparse * (ps->n ? ps->n : 1), "sparse gradients");
 
   cddp_optimizer_init(&t->opt, ps, be, &oc);
-  if (t->m->sharded) t->opt.sum_ranks = sum_ranks, t->opt.sum_ctx = t->comm;
+  t->one = be->malloc(sizeof(float));
+  if (t->m->sharded) t->opt.sum_ranks = sum_ranks, t->opt.sum_ctx = t;
   cddp_amp_init(&t->amp, be, prec == CDDP_F16, CDDP_AMP_INIT_SCALE, CDDP_AMP_GROWTH,
                 CDDP_AMP_BACKOFF, CDDP_AMP_INTERVAL);
   cddp_schedule_init(&t->sched, o->schedule, o->warmup_steps, t->total, o->step_size, o->gamma,
@@ -392,6 +403,7 @@ static void teardown(trainer *t) {
   if (t->have_eval) cddp_evaluator_free(&t->ev);
   cddp_devbatch_free(&t->db);
   be->free(t->loss_acc);
+  be->free(t->one);
   be->free(t->d_stats);
   cddp_diverge_free(&t->div);
   cddp_amp_free(&t->amp);
@@ -483,7 +495,7 @@ static void agree_found_inf(trainer *t) {
   be->memcpy_d2h(&f, t->amp.found_inf, sizeof f, be->compute);
   be->stream_sync(be->compute);
   float x = (float)f;
-  sum_ranks(t->comm, &x);
+  sum_ranks(t, &x);
   f = x > 0;
   be->memcpy_h2d(t->amp.found_inf, &f, sizeof f, be->compute);
 }

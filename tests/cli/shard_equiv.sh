@@ -23,9 +23,16 @@
 # batch's negatives), tables table-wise, row-wise (the mean-pooled history
 # bags are split across owners), mixed and auto, SGD and Adagrad, with an
 # evaluation pass (recall must match too).
-# usage: shard_equiv.sh CDDP CKPT_COMPARE MPIRUN [dlrm|two_tower]
+# dlrm_cuda: the dlrm cases with --device cuda and, on N ranks, --comm nccl
+# (the CUDA backend and NCCL all-to-all; in CI under the CPU emulation),
+# against 1 rank on the same device.
+# usage: shard_equiv.sh CDDP CKPT_COMPARE MPIRUN [dlrm|two_tower|dlrm_cuda]
 set -u
 CDDP=$1 CMP=$2 MPIRUN=$3 MODEL=${4:-dlrm}
+MULTI=()
+if [ "$MODEL" = dlrm_cuda ]; then
+  MODEL=dlrm DEV=(--device cuda) MULTI=(--comm nccl)
+fi
 W=$(mktemp -d /tmp/cddp_shard_equiv.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 fails=0
@@ -47,7 +54,7 @@ if [ "$MODEL" = dlrm ]; then
     "$W/t.tsv" >"$W/one.tsv"
   "$CDDP" convert criteo "$W/one.tsv" "$W/one.h5" --table-size 40 >/dev/null || exit 1
   ARGS=(--model dlrm --variant tiny --lr 0.1 --seed 7 --shuffle full --threads 1 --progress plain
-        --log-every 1000)
+        --log-every 1000 ${DEV[@]+"${DEV[@]}"})
 fi
 ADA=(--optimizer adagrad --eps 1e-3)
 ck() { printf '%s/%s/ckpt-%010d.h5' "$W" "$1" "$2"; }
@@ -56,10 +63,10 @@ ck() { printf '%s/%s/ckpt-%010d.h5' "$W" "$1" "$2"; }
 run() {
   local name=$1 np=$2 b=$3 data=$4
   shift 4
-  local L=()
-  [ "$np" -gt 1 ] && L=("$MPIRUN" --oversubscribe -np "$np")
+  local L=() M=()
+  [ "$np" -gt 1 ] && L=("$MPIRUN" --oversubscribe -np "$np") M=(${MULTI[@]+"${MULTI[@]}"})
   "${L[@]}" "$CDDP" train "${ARGS[@]}" --train "$W/$data.h5" --batch "$b" --max-steps $K "$@" \
-    --checkpoint-dir "$W/$name" >"$W/$name.log" 2>&1
+    ${M[@]+"${M[@]}"} --checkpoint-dir "$W/$name" >"$W/$name.log" 2>&1
   local rc=$?
   if [ $rc != 0 ]; then
     fail "$name: exit $rc"
@@ -146,7 +153,8 @@ done
 ROW4=(--embedding-sharding row --embedding-plan emb_l.8=table:2)
 run ref2_table 2 $((G / 2)) d --embedding-sharding table "${ADA[@]}"
 "$MPIRUN" --oversubscribe -np 4 "$CDDP" train "${ARGS[@]}" --train "$W/d.h5" --batch $((G / 4)) \
-  --max-steps $K --stop-after 5 "${ROW4[@]}" "${ADA[@]}" --checkpoint-dir "$W/resumed" \
+  --max-steps $K --stop-after 5 "${ROW4[@]}" "${ADA[@]}" ${MULTI[@]+"${MULTI[@]}"} \
+  --checkpoint-dir "$W/resumed" \
   >"$W/stop.log" 2>&1 || fail "4-rank run to step 5: exit $?"
 [ "$(ls "$W/resumed" | grep -c 'ckpt-0000000005-shard-')" = 4 ] || fail "expected 4 shard files"
 run resumed 2 $((G / 2)) d --embedding-sharding table "${ADA[@]}" --resume auto &&
