@@ -353,9 +353,11 @@ int cddp_ckpt_verify(const char *path, char *why, size_t cap) {
 
 void cddp_ckpt_load(const char *path, cddp_params *ps, cddp_optimizer *opt) {
   hid_t f = cddp_h5_open_ro(path);
-  if (ps->n > 0) { /* checkpoints of older cddp versions carry no checksums */
+  int k = 0; /* a dataset of this file (a shard's whole-table view has no filters of its own) */
+  while (k < ps->n && (ps->p[k].flags & CDDP_PARAM_SHARDED)) k++;
+  if (k < ps->n) { /* checkpoints of older cddp versions carry no checksums */
     char first[300];
-    snprintf(first, sizeof first, "/model/%s", ps->p[0].name);
+    snprintf(first, sizeof first, "/model/%s", ps->p[k].name);
     if (has_checksum(f, first) == 0)
       cddp_log_warn("%s: no checksums (written by an older cddp): loaded without verification",
                     path);

@@ -99,8 +99,8 @@ void cddp_ckpt_shard_read_rows(const char *path, hid_t ds, hid_t sp, const cddp_
   h5Check(H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL), CDDP_EXIT_DATA, path);
   hid_t mem = h5Check(H5Screate_simple(2, cnt, NULL), CDDP_EXIT_RUNTIME, path);
   if (H5Dread(ds, H5T_NATIVE_FLOAT, mem, sp, H5P_DEFAULT, host) < 0)
-    cddp_die(CDDP_EXIT_DATA, "%s: cannot read rows %lld..%lld of %s (a shard file of this "
-             "checkpoint missing?)", path, (long long)p->row_offset,
+    cddp_die(CDDP_EXIT_DATA, "%s: cannot read rows %lld..%lld of %s: its shard file is damaged "
+             "(checksum mismatch) or unreadable", path, (long long)p->row_offset,
              (long long)(p->row_offset + p->shape[0]), p->name);
   H5Sclose(mem);
 }

@@ -7,9 +7,11 @@
 #   ckpt_shape   resuming a sharded checkpoint whose tables have other sizes
 #   ckpt_shard   a checkpoint whose shard file is missing (exit 3 naming it)
 #   tt_world     two_tower (per-rank logQ state) resumed on another number of ranks
-# usage: shard_fail.sh CDDP MPIRUN CASE
+#   ckpt_damaged a shard file with a flipped byte (CORRUPT = tests/train's ckpt_corrupt):
+#                exit 3 naming the table
+# usage: shard_fail.sh CDDP MPIRUN CASE [CORRUPT]
 set -u
-CDDP=$1 MPIRUN=$2 CASE=$3
+CDDP=$1 MPIRUN=$2 CASE=$3 CORRUPT=${4:-}
 W=$(mktemp -d /tmp/cddp_shard_fail.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
@@ -52,6 +54,13 @@ ckpt_shard)
   expect 3 'emb_l.1.weight needs shard file .*ckpt-0000000004-shard-00001.h5' \
     2 "${T[@]}" --max-steps 8 --embedding-sharding row --embedding-plan emb_l.8=table \
     --resume auto --checkpoint-dir "$W/c" ;;
+ckpt_damaged)
+  "$MPIRUN" --oversubscribe -np 2 "$CDDP" "${T[@]}" --embedding-sharding table \
+    --checkpoint-dir "$W/c" >/dev/null 2>&1 || exit 1
+  "$CORRUPT" "$W/c/ckpt-0000000004-shard-00001.h5" /model/emb_l.1.weight >/dev/null || exit 1
+  expect 3 'cannot read rows [0-9]+\.\.[0-9]+ of emb_l.1.weight: its shard file is damaged' \
+    2 "${T[@]}" --max-steps 8 --embedding-sharding row --embedding-plan emb_l.8=table \
+    --resume "$W/c/ckpt-0000000004.h5" --checkpoint-dir "$W/c" ;;
 tt_world)
   "$CDDP" gen twotower "$W/t.h5" --rows 400 --seed 3 --num-users 50 --num-items 60 --num-cats 5 \
     --hist-len 4 --quiet || exit 1
