@@ -3,14 +3,20 @@
  *
  *   mpirun -np N allreduce_perf [-b 8] [-e 128M] [-f 2] [-w 5] [-n 20] [-c 1]
  *        [-d float|half|bfloat16] [-o sum|avg] [--device cpu|cuda] [--comm mpi|nccl]
+ *        [--busy N]
  *
  * Like nccl-tests: sizes from -b to -e bytes, each -f times the previous;
  * -w warm-up and -n timed iterations, posted back to back and then waited;
  * time = mean per iteration on the slowest rank; algbw = size / time;
  * busbw = algbw * 2(n-1)/n. -c 1 checks each size once more from fresh data
  * (rank r contributes r+1 everywhere) and counts wrong elements (#wrong).
- * cddp's collective is in place, so only the in-place columns exist. */
+ * cddp's collective is in place, so only the in-place columns exist.
+ * --busy N keeps N threads per rank computing while the sizes are timed, as
+ * backward does during training: on CPU ranks the communication thread then
+ * competes for cores as it does in a real step (the link "under load"). */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +51,13 @@ typedef struct {
   cddp_dtype t;
   cddp_reduce_op op;
   const char *device, *comm;
+  int busy;
 } args;
 
 static void usage_die(const char *what) {
   cddp_die(CDDP_EXIT_USAGE, "%s (usage: allreduce_perf [-b MIN] [-e MAX] [-f FACTOR] [-w WARMUP] "
            "[-n ITERS] [-c 0|1] [-d float|half|bfloat16] [-o sum|avg] [--device cpu|cuda] "
-           "[--comm mpi|nccl])", what);
+           "[--comm mpi|nccl] [--busy N])", what);
 }
 
 static args parse(int argc, char **argv) {
@@ -75,8 +82,10 @@ static args parse(int argc, char **argv) {
       a.op = !strcmp(v, "avg") ? CDDP_RED_AVG : CDDP_RED_SUM;
     } else if (!strcmp(k, "--device")) a.device = v;
     else if (!strcmp(k, "--comm")) a.comm = v;
+    else if (!strcmp(k, "--busy")) a.busy = atoi(v);
     else usage_die("unknown option");
   }
+  if (a.busy < 0 || a.busy > 256) usage_die("--busy: 0 to 256 threads");
   if (a.factor <= 1 || a.iters < 1 || a.iters > 1000 || a.warmup < 0 || a.warmup > 1000 ||
       a.minb > a.maxb)
     usage_die("need -f > 1, 1 <= -n <= 1000, 0 <= -w <= 1000 and -b <= -e");
@@ -107,6 +116,15 @@ static long long count_wrong(const cddp_backend *be, const void *dev, void *host
     wrong += fabsf(x - want) > 1e-6f * fabsf(want);
   }
   return wrong;
+}
+
+/* --busy: threads that compute until told to stop */
+static atomic_int g_stop;
+static void *spin(void *arg) {
+  volatile float x = 1.0f;
+  while (!atomic_load_explicit(&g_stop, memory_order_relaxed))
+    for (int i = 0; i < 100000; i++) x = x * 0.999999f + 1e-7f;
+  return arg;
 }
 
 /* k all-reduces posted back to back, then waited (serial: each waited at
@@ -153,8 +171,8 @@ int main(int argc, char **argv) {
   gethostname(hostname, sizeof hostname - 1);
   if (R == 0) {
     printf("# cddp allreduce_perf: nRanks %d minBytes %zu maxBytes %zu step: %g(factor) warmup "
-           "iters: %d iters: %d validation: %d device: %s comm: %s\n#\n",
-           W, a.minb, a.maxb, a.factor, a.warmup, a.iters, a.check, be->name, a.comm);
+           "iters: %d iters: %d validation: %d device: %s comm: %s busy: %d\n#\n",
+           W, a.minb, a.maxb, a.factor, a.warmup, a.iters, a.check, be->name, a.comm, a.busy);
     printf("#  Rank %2d Pid %6d on %10s\n#\n", R, (int)getpid(), hostname);
     printf("# %10s  %12s  %8s  %6s  %6s                in-place\n", "", "", "", "", "");
     printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s\n", "size", "count", "type", "redop",
@@ -162,6 +180,10 @@ int main(int argc, char **argv) {
     printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s\n", "(B)", "(elements)", "", "", "",
            "(us)", "(GB/s)", "(GB/s)", "");
   }
+  pthread_t *busy = cddp_xmalloc(sizeof *busy * (size_t)(a.busy ? a.busy : 1), "busy threads");
+  for (int i = 0; i < a.busy; i++)
+    if (pthread_create(&busy[i], NULL, spin, NULL))
+      cddp_die(CDDP_EXIT_RUNTIME, "pthread_create of a --busy thread failed");
   double bw_sum = 0;
   int nsizes = 0;
   long long wrong_total = 0;
@@ -198,6 +220,9 @@ int main(int argc, char **argv) {
       fflush(stdout);
     }
   }
+  atomic_store(&g_stop, 1);
+  for (int i = 0; i < a.busy; i++) pthread_join(busy[i], NULL);
+  free(busy);
   if (R == 0) {
     printf("# Out of bounds values : %lld %s\n", wrong_total, wrong_total ? "FAILED" : "OK");
     printf("# Avg bus bandwidth    : %g \n#\n", nsizes ? bw_sum / nsizes : 0.0);
