@@ -5,9 +5,11 @@
 # launched after its last ready parameter and completed after its launch,
 # one clock across ranks). Bad --trace-steps, an unwritable --trace path and
 # --trace on one rank only are usage errors (exit 2).
-# usage: test_trace.sh CDDP TRACE_CHECK MPIRUN
+# With DEVICE=cuda (the emulated CUDA backend) every run uses --device cuda
+# --comm nccl and the traces must carry device-timed GPU spans too.
+# usage: test_trace.sh CDDP TRACE_CHECK MPIRUN [cpu|cuda]
 set -u
-CDDP=$1 CHECK=$2 MPIRUN=$3
+CDDP=$1 CHECK=$2 MPIRUN=$3 DEVICE=${4:-cpu}
 W=$(mktemp -d /tmp/cddp_trace.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 fails=0
@@ -15,7 +17,10 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 "$CDDP" gen ctr "$W/c.h5" --rows 1200 --seed 2 --table-size 40 --quiet || exit 1
 "$CDDP" gen images "$W/i.h5" --rows 600 --seed 1 --height 8 --width 8 --quiet || exit 1
-COMMON=(--max-steps 7 --threads 1 --batch 16 --progress plain --log-every 1000 --trace-steps 2:6)
+COMMON=(--max-steps 7 --threads 1 --batch 16 --progress plain --log-every 1000 --trace-steps 2:6
+        --device "$DEVICE")
+GPU=()
+[ "$DEVICE" = cuda ] && GPU=(--gpu)
 SMALL=(--bucket-mb 0.0005 --first-bucket-mb 0.0001)
 
 # case NAME NP ARGS...
@@ -29,7 +34,7 @@ case_() {
   fi
   grep -q "trace: $out" "$W/$name.log" || fail "$name: no 'trace:' line"
   echo "== $name"
-  "$CHECK" "$out" "$np" 5 || fail "$name: trace_check"
+  "$CHECK" "$out" "$np" 5 "${GPU[@]}" || fail "$name: trace_check"
 }
 DLRM=(--model dlrm --variant tiny --train "$W/c.h5")
 VIT=(--model vit --variant tiny --train "$W/i.h5")

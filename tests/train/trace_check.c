@@ -1,5 +1,5 @@
 /* Checks a `cddp train --trace` file (json-c parses it):
- *   trace_check FILE.json WORLD STEPS
+ *   trace_check FILE.json WORLD STEPS [--gpu]
  * - every event has ph, pid in [0, WORLD), name; spans have ts and dur >= 0;
  * - every rank has its process name, the step/compute track names, exactly
  *   STEPS "step N" spans, and forward, backward and optimizer spans;
@@ -8,7 +8,9 @@
  *   the last ready parameter of its step and ends (completion) after it
  *   starts, with its byte count; every bucket all-reduces STEPS times;
  * - ranks share one clock: the j-th all-reduce of a bucket ends on every rank
- *   after it started on every other rank (0.5 ms slack).
+ *   after it started on every other rank (0.5 ms slack; not with --gpu).
+ * - with --gpu (a CUDA run): every rank has device-timed spans on the GPU
+ *   compute stream track, among them per-layer ones, each inside the run.
  * Prints what it counted; exits 1 with a message on the first violation. */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -50,11 +52,11 @@ static const char *str(json_object *o, const char *k) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: trace_check FILE.json WORLD STEPS\n");
+  if (argc != 4 && !(argc == 5 && !strcmp(argv[4], "--gpu"))) {
+    fprintf(stderr, "usage: trace_check FILE.json WORLD STEPS [--gpu]\n");
     return 2;
   }
-  int W = atoi(argv[2]), S = atoi(argv[3]);
+  int W = atoi(argv[2]), S = atoi(argv[3]), gpu = argc == 5;
   json_object *root = json_object_from_file(argv[1]);
   if (!root) {
     fprintf(stderr, "trace_check: %s: not valid JSON: %s\n", argv[1], json_util_get_last_err());
@@ -130,6 +132,28 @@ int main(int argc, char **argv) {
             e[i].name, cat, e[i].ts, cat);
     }
     CHECK(steps == S, "rank %d: %d step spans, expected %d", r, steps, S);
+    if (gpu) {
+      int dev = 0, dev_layers = 0;
+      double first = 1e300, last = -1e300;
+      for (size_t i = 0; i < ne; i++) {
+        if (e[i].pid != r) continue;
+        if (e[i].tid == 1) {
+          if (e[i].ts < first) first = e[i].ts;
+          if (e[i].ts + e[i].dur > last) last = e[i].ts + e[i].dur;
+        }
+      }
+      for (size_t i = 0; i < ne; i++) {
+        if (e[i].pid != r || e[i].tid != 5) continue;
+        dev++;
+        const char *cat = e[i].cat ? e[i].cat : "";
+        dev_layers += !strcmp(cat, "forward") || !strcmp(cat, "backward");
+        /* device time may trail the host's issue, never precede the run */
+        CHECK(e[i].ts >= first - 1e3, "rank %d: GPU span %s at %.3f us before the first step at "
+              "%.3f us", r, e[i].name, e[i].ts, first);
+      }
+      CHECK(dev_layers > 0, "rank %d: %d GPU compute spans, none per layer", r, dev);
+      printf("rank %d: %d GPU compute-stream spans (%d per layer)\n", r, dev, dev_layers);
+    }
     CHECK(fwd >= S && bwd >= S && opt == S, "rank %d: forward %d, backward %d, optimizer %d "
           "spans for %d steps", r, fwd, bwd, opt, S);
     CHECK(layers > 0, "rank %d: no layer spans", r);
@@ -184,8 +208,11 @@ int main(int argc, char **argv) {
     nbuckets += seen;
   }
   CHECK(nbuckets > 0, "no gradient bucket tracks");
+  /* Under NCCL the host never waits for a collective, so a bucket's host-side
+   * completion is when the host moved on, not when the ranks met: no
+   * cross-rank check there (--gpu). */
   int pairs = 0;
-  for (int b = 0; b < 64 && b < nbuckets; b++)
+  for (int b = 0; b < 64 && b < nbuckets && !gpu; b++)
     for (int a = 0; a < W; a++)
       for (int c = 0; c < W; c++)
         for (int j = 0; j < n_ar[a][b] && j < n_ar[c][b]; j++, pairs++)

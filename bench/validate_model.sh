@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Measurements for the scaling model's validation (bench/scaling_model.py
+# validate), all in one session so that calibration and measurement see the
+# same machine load: for each repetition,
+#   allreduce_perf on 2 local ranks;
+#   vit-fmnist (batch 64) and dlrm kaggle (batch 2048) traced on 1, 2 and 4
+#   local ranks (1 thread each);
+#   two namespace hosts (tests/multihost/netns-hosts.sh) with the veth limited
+#   by tc tbf to 1 Gbit/s, then 100 Mbit/s: allreduce_perf and both models on
+#   2 ranks, one per host. The link of a throttled run is its tc rate
+#   (bus bandwidth = rate for 2 ranks) with the latency allreduce_perf measures.
+# Files: WORKDIR/perf_<cfg>.txt, WORKDIR/trace_<model>_<cfg>_<rep>.json.
+# usage: bench/validate_model.sh [BUILD] [WORKDIR]
+#   env: REPS (2), STEPS (12; steps 4..STEPS are traced), NETNS (1; 0 skips the hosts)
+set -u
+B=$(readlink -f "${1:-build}")
+D=${2:-/tmp/cddp_validate}
+REPS=${REPS:-2} STEPS=${STEPS:-12} NETNS=${NETNS:-1}
+here=$(cd "$(dirname "$0")" && pwd)
+NH=$here/../tests/multihost/netns-hosts.sh
+FM=${FMNIST:-/usr/share/datasets/fashion-mnist}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+mkdir -p "$D"
+[ -f "$D/fmnist.h5" ] || "$B/cddp" convert idx "$FM/train-images-idx3-ubyte.gz" \
+  "$FM/train-labels-idx1-ubyte.gz" "$D/fmnist.h5" >/dev/null || exit 1
+[ -f "$D/ctr.h5" ] || "$B/cddp" gen ctr "$D/ctr.h5" --rows 200000 --seed 5 --quiet || exit 1
+echo "# validate_model: $(date -u '+%F %T UTC'), commit $(git -C "$here" rev-parse --short HEAD)," \
+  "$(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS STEPS=$STEPS"
+PERF=(-b 4K -e 16M -f 4 -w 3 -n 10)
+args_of() {
+  if [ "$1" = vit ]; then echo --model vit --variant vit-fmnist --train "$D/fmnist.h5" --batch 64
+  else echo --model dlrm --variant kaggle --train "$D/ctr.h5" --batch 2048; fi
+}
+TRAIN=(--max-steps "$STEPS" --threads 1 --quiet --progress plain --trace-steps "4:$STEPS")
+# local NP CFG MODEL REP
+local_run() {
+  # shellcheck disable=SC2046
+  mpirun --oversubscribe -np "$1" "$B/cddp" train $(args_of "$3") "${TRAIN[@]}" \
+    --trace "$D/trace_$3_$2_$4.json" >"$D/log" 2>&1 || { echo "failed: $*"; cat "$D/log"; exit 1; }
+}
+P=cddpval$$
+hosts_run() { # CMD... on both namespace hosts, one rank each
+  eval "$("$NH" -p $P mpi-env)"
+  "$NH" -p $P exec h1 mpirun -np 2 --hostfile "$D/hosts" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "$@"
+}
+if [ "$NETNS" = 1 ]; then
+  "$NH" -p $P up || exit $?
+  trap '"$NH" -p $P down' EXIT
+  printf '%s slots=1\n%s slots=1\n' "$P-h1" "$P-h2" >"$D/hosts"
+fi
+for rep in $(seq "$REPS"); do
+  mpirun --oversubscribe -np 2 "$B/bench/allreduce_perf" "${PERF[@]}" >"$D/perf_local2.txt" || exit 1
+  for model in vit dlrm; do
+    local_run 1 1 $model $rep
+    local_run 2 local2 $model $rep
+    local_run 4 local4 $model $rep
+  done
+  [ "$NETNS" = 1 ] || continue
+  for rate in 1gbit 100mbit; do
+    "$NH" -p $P rate $rate
+    (hosts_run "$B/bench/allreduce_perf" "${PERF[@]}" >"$D/perf_$rate.txt") || exit 1
+    for model in vit dlrm; do
+      # shellcheck disable=SC2046
+      (hosts_run "$B/cddp" train $(args_of $model) "${TRAIN[@]}" --trace "$D/trace_${model}_${rate}_$rep.json" \
+        >"$D/log" 2>&1) || { echo "failed: $model $rate"; cat "$D/log"; exit 1; }
+    done
+  done
+done
+echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 "$here/scaling_model.py" validate "$D"
