@@ -13,5 +13,5 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recomme
   libopenblas-dev zlib1g-dev \
   libinih-dev libjson-c-dev libcmocka-dev \
   libboost-context-dev \
-  python3-h5py \
+  python3-h5py gnuplot-nox \
   dataset-fashion-mnist
