@@ -40,19 +40,9 @@ static void write_dataset(cddp_ckpt_file *cf, hid_t loc, const char *name, const
 }
 
 void cddp_ckpt_mkdir(const char *dir) {
-  char p[4096];
-  snprintf(p, sizeof p, "%s", dir);
-  for (char *c = p + 1;; c++) {
-    if (*c == '/' || !*c) {
-      char save = *c;
-      *c = 0;
-      if (mkdir(p, 0777) != 0 && errno != EEXIST)
-        cddp_die(CDDP_EXIT_RUNTIME, "--checkpoint-dir %s: cannot create %s: %s", dir, p,
-                 strerror(errno));
-      *c = save;
-      if (!save) break;
-    }
-  }
+  char at[4096];
+  int err = cddp_mkdir_p(dir, at, sizeof at);
+  if (err) cddp_die(CDDP_EXIT_RUNTIME, "--checkpoint-dir %s: cannot create %s: %s", dir, at, strerror(err));
 }
 
 void cddp_ckpt_write(const char *dir, const cddp_ckpt_meta *meta, const cddp_params *ps,

@@ -124,24 +124,27 @@ void cddp_ckpt_file_dataset(cddp_ckpt_file *cf, hid_t loc, const char *name, hid
   H5Sclose(sp);
 }
 
-void cddp_ckpt_check_dir(const char *dir) {
-  char p[4096];
-  snprintf(p, sizeof p, "%s", dir);
-  for (char *c = p + 1;; c++) {
+int cddp_mkdir_p(const char *dir, char *at, size_t cap) {
+  snprintf(at, cap, "%s", dir);
+  for (char *c = at + 1;; c++) {
     if (*c == '/' || !*c) {
       char save = *c;
       *c = 0;
-      if (mkdir(p, 0777) != 0 && errno != EEXIST)
-        cddp_die(CDDP_EXIT_USAGE, "--checkpoint-dir %s: cannot create %s: %s", dir, p,
-                 strerror(errno));
+      if (mkdir(at, 0777) != 0 && errno != EEXIST) return errno;
       *c = save;
-      if (!save) break;
+      if (!save) return 0;
     }
   }
+}
+
+void cddp_ckpt_check_dir(const char *dir) {
+  char p[4096];
+  int err = cddp_mkdir_p(dir, p, sizeof p);
+  if (err) cddp_die(CDDP_EXIT_USAGE, "--checkpoint-dir %s: cannot create %s: %s", dir, p, strerror(err));
   snprintf(p, sizeof p, "%s/" TMP_PREFIX "probe-XXXXXX", dir);
   int fd = mkstemp(p);
   int ok = fd >= 0 && write(fd, "cddp", 4) == 4 && fsync(fd) == 0;
-  int err = errno;
+  err = errno;
   if (fd >= 0) close(fd), unlink(p);
   if (!ok)
     cddp_die(CDDP_EXIT_USAGE, "--checkpoint-dir %s: cannot write a file there: %s", dir,

@@ -13,6 +13,7 @@
 #define CDDP_TRAIN_CKPT_FILE_H
 
 #include <hdf5.h>
+#include <stddef.h>
 #include <stdnoreturn.h>
 
 typedef struct {
@@ -39,6 +40,9 @@ void cddp_ckpt_file_dataset(cddp_ckpt_file *cf, hid_t loc, const char *name, hid
     _r;                                                                \
   })
 
+/* mkdir -p: 0, or the errno of the first component that could not be
+ * created (its path left in at). */
+int cddp_mkdir_p(const char *dir, char *at, size_t cap);
 /* Start-up check: DIR can be created and a file written in it; otherwise
  * exit 2 with the OS reason, before any training. */
 void cddp_ckpt_check_dir(const char *dir);
