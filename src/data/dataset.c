@@ -57,6 +57,20 @@ static void spec_shape_str(const col_spec *s, char *out, size_t cap) {
   if (k < cap) snprintf(out + k, cap - k, "]");
 }
 
+/* A compact dataset keeps its bytes in the object header; HDF5 1.10 copies
+ * the whole dataset from there without checking that the header holds that
+ * many (a damaged header crashed it), so check before any read. */
+static void check_compact(const cddp_dataset *d, const cddp_ds_col *c, uint64_t rows) {
+  hid_t dcpl = h5Check(H5Dget_create_plist(c->id), CDDP_EXIT_DATA, d->path);
+  H5D_layout_t layout = H5Pget_layout(dcpl);
+  H5Pclose(dcpl);
+  if (layout != H5D_COMPACT) return;
+  hsize_t have = H5Dget_storage_size(c->id);
+  if (have < rows * c->row_bytes)
+    cddp_die(CDDP_EXIT_DATA, "%s: corrupt file: compact dataset '%s' holds %llu bytes, its shape needs %llu",
+             d->path, c->name, (unsigned long long)have, (unsigned long long)(rows * c->row_bytes));
+}
+
 /* Fast path set-up: find where every row of column c lives in the file. */
 static void setup_direct(cddp_dataset *d, cddp_ds_col *c, const hsize_t *dims, int rank, hid_t ftype,
                          uint64_t file_size) {
@@ -170,6 +184,7 @@ static void open_cols(cddp_dataset *d, const col_spec *spec, int ncols, uint64_t
       d->info.width = (int)dims[2];
       d->info.channels = (int)dims[3];
     }
+    check_compact(d, c, dims[0]);
     setup_direct(d, c, dims, rank, ft, file_size);
     if (c->chunk_rows && (!d->chunk_rows || c->chunk_rows < d->chunk_rows)) d->chunk_rows = c->chunk_rows;
     H5Tclose(ft);

@@ -36,6 +36,10 @@ for k in schema:"unknown schema 'cddp.foo.v1'" noschema:"missing root attribute 
   "$T" mkbad "$kind" "$kind.h5" || fail=1
   expect3 "$kind" "$kind.h5: $pat" "$T" info "$kind.h5"
 done
+# found by fuzzing (tests/fuzz): a damaged header declares 'dense' compact with
+# 0 bytes of storage (HDF5 itself copied from a null pointer)
+expect3 compact-size0 "corrupt file: compact dataset 'dense' holds 0 bytes, its shape needs 312" \
+  "$T" load "$S/../fuzz/regressions/dataset-compact-size0.h5" --batch 2
 # values, found by the loader thread
 for k in label:"row 5, column label: label 2 is not 0 or 1" nan:"row 7, column dense\[3\]: value nan is not finite" \
          id:"row 9, column sparse\[4\]: id 54 outside \[0, 54)" negid:"row 11, column sparse\[20\]: id -5" \
