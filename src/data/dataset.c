@@ -57,18 +57,27 @@ static void spec_shape_str(const col_spec *s, char *out, size_t cap) {
   if (k < cap) snprintf(out + k, cap - k, "]");
 }
 
-/* A compact dataset keeps its bytes in the object header; HDF5 1.10 copies
- * the whole dataset from there without checking that the header holds that
- * many (a damaged header crashed it), so check before any read. */
-static void check_compact(const cddp_dataset *d, const cddp_ds_col *c, uint64_t rows) {
+/* Layout checks HDF5 1.10 leaves to the reader, each of which a damaged
+ * header turned into a crash inside H5Dread: a compact dataset must hold the
+ * bytes its shape needs (it copied from a null pointer), and a chunk may not
+ * be larger than a fixed dimension of its dataset (it copied a whole chunk
+ * out of the smaller buffer the decompressor returned). */
+static void check_layout(const cddp_dataset *d, const cddp_ds_col *c, const hsize_t *dims, int rank) {
   hid_t dcpl = h5Check(H5Dget_create_plist(c->id), CDDP_EXIT_DATA, d->path);
   H5D_layout_t layout = H5Pget_layout(dcpl);
+  hsize_t cdims[8] = {0};
+  int crank = layout == H5D_CHUNKED ? H5Pget_chunk(dcpl, 8, cdims) : 0;
   H5Pclose(dcpl);
-  if (layout != H5D_COMPACT) return;
-  hsize_t have = H5Dget_storage_size(c->id);
-  if (have < rows * c->row_bytes)
-    cddp_die(CDDP_EXIT_DATA, "%s: corrupt file: compact dataset '%s' holds %llu bytes, its shape needs %llu",
-             d->path, c->name, (unsigned long long)have, (unsigned long long)(rows * c->row_bytes));
+  if (layout == H5D_COMPACT) {
+    hsize_t have = H5Dget_storage_size(c->id);
+    if (have < dims[0] * c->row_bytes)
+      cddp_die(CDDP_EXIT_DATA, "%s: corrupt file: compact dataset '%s' holds %llu bytes, its shape needs %llu",
+               d->path, c->name, (unsigned long long)have, (unsigned long long)(dims[0] * c->row_bytes));
+  }
+  for (int k = 1; k < crank && k < rank; k++)
+    if (cdims[k] > dims[k])
+      cddp_die(CDDP_EXIT_DATA, "%s: corrupt file: dataset '%s' has chunks of %llu along axis %d, which is %llu long",
+               d->path, c->name, (unsigned long long)cdims[k], k, (unsigned long long)dims[k]);
 }
 
 /* Fast path set-up: find where every row of column c lives in the file. */
@@ -184,7 +193,7 @@ static void open_cols(cddp_dataset *d, const col_spec *spec, int ncols, uint64_t
       d->info.width = (int)dims[2];
       d->info.channels = (int)dims[3];
     }
-    check_compact(d, c, dims[0]);
+    check_layout(d, c, dims, rank);
     setup_direct(d, c, dims, rank, ft, file_size);
     if (c->chunk_rows && (!d->chunk_rows || c->chunk_rows < d->chunk_rows)) d->chunk_rows = c->chunk_rows;
     H5Tclose(ft);

@@ -40,6 +40,9 @@ done
 # 0 bytes of storage (HDF5 itself copied from a null pointer)
 expect3 compact-size0 "corrupt file: compact dataset 'dense' holds 0 bytes, its shape needs 312" \
   "$T" load "$S/../fuzz/regressions/dataset-compact-size0.h5" --batch 2
+# (and a chunk larger than the image: HDF5 copied a chunk out of a smaller buffer)
+expect3 chunk-exceeds-shape "corrupt file: dataset 'images' has chunks of 249 along axis 1, which is 4 long" \
+  "$T" load "$S/../fuzz/regressions/dataset-chunk-exceeds-shape.h5" --batch 2
 # values, found by the loader thread
 for k in label:"row 5, column label: label 2 is not 0 or 1" nan:"row 7, column dense\[3\]: value nan is not finite" \
          id:"row 9, column sparse\[4\]: id 54 outside \[0, 54)" negid:"row 11, column sparse\[20\]: id -5" \
