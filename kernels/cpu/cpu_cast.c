@@ -3,6 +3,7 @@
  * compiler vectorises; fp16 uses the F16C instructions when the CPU has them
  * (their rounding is RNE and their NaN handling equals dtype.c's), else the
  * scalar functions of core/dtype.c. */
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include "core/dtype.h"
@@ -19,11 +20,14 @@ static inline uint16_t bf16_from(float f) {
   return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
 }
 
+/* F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports does not
+ * know "f16c"; "avx" also covers the OS saving the YMM registers. */
 static int have_f16c(void) {
   static int cached = -1;
   if (cached < 0) {
+    unsigned a, b, c, d;
     __builtin_cpu_init();
-    cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    cached = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) && __builtin_cpu_supports("avx");
   }
   return cached;
 }
