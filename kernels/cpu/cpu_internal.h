@@ -151,7 +151,7 @@ CPU_INLINE float cpu_expf(float x) {
   p = p * r * r + r + 1.0f;
   /* 2^n as two factors 2^n1 2^n2 (n in [-150, 128]) so that each exponent
    * field stays valid; the product overflows or underflows gracefully */
-  int ni = (int)n;
+  int ni = (int)(n == n ? n : 0.0f); /* NaN: converting it to int is undefined; p is NaN already */
   int n1 = ni >> 1, n2 = ni - n1;
   union { uint32_t u; float f; } s1 = {(uint32_t)(n1 + 127) << 23}, s2 = {(uint32_t)(n2 + 127) << 23};
   return p * s1.f * s2.f;
