@@ -8,10 +8,12 @@ SUDO=""
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config iproute2 \
+  clang libomp-dev \
   libopenmpi-dev openmpi-bin \
   libhdf5-dev hdf5-tools \
   libopenblas-dev zlib1g-dev \
   libinih-dev libjson-c-dev libcmocka-dev \
   libboost-context-dev \
   python3-h5py gnuplot-nox \
+  slurm-wlm munge \
   dataset-fashion-mnist
