@@ -12,6 +12,9 @@
 #         bash tests/fuzz/run.sh build-sanitize/tests/fuzz/fuzz_dataset \
 #           build-sanitize/cddp /tmp/fuzz-dataset local 3600
 #
+# tests/fuzz/regressions/TARGET-*: inputs that crashed a reader before a fix;
+# they join the seeds. tests/fuzz/hdf5-defects/: inputs that crash HDF5 1.10
+# itself (see classify below), kept for reproduction, not seeds.
 # A finding (crash, sanitizer report, timeout, allocation over the limit)
 # leaves WORKDIR/crash-*, leak-*, timeout-* or oom-* with the input; replay it
 # with `FUZZER FILE`. Leak detection is off: rejecting an input ends in
