@@ -46,8 +46,8 @@ void cddp_shard_local(const cddp_shard_plan *p, int t, int r, int64_t *first, in
 /* auto: greedy, largest table first, onto the least loaded rank */
 static void plan_auto(cddp_shard_plan *p, int64_t dense_threshold) {
   int order[CDDP_SHARD_MAX_TABLES], m = 0;
-  double total = 0, load[1024] = {0};
-  int ntab[1024] = {0};
+  double total = 0, *load = cddp_xcalloc(sizeof(double) * (size_t)p->world, "sharding plan");
+  int *ntab = cddp_xcalloc(sizeof(int) * (size_t)p->world, "sharding plan");
   for (int i = 0; i < p->n; i++) {
     if (p->t[i].rows <= dense_threshold) continue;
     order[m++] = i;
@@ -76,13 +76,14 @@ static void plan_auto(cddp_shard_plan *p, int64_t dense_threshold) {
     load[best] += bytes;
     ntab[best]++;
   }
+  free(load);
+  free(ntab);
 }
 
 void cddp_shard_plan_make(cddp_shard_plan *p, int world, int rank, int n, const char *const *names,
                           const int64_t *rows, const int *dims, const char *mode, const char *spec,
                           int64_t dense_threshold) {
   if (n > CDDP_SHARD_MAX_TABLES) cddp_die(CDDP_EXIT_USAGE, "sharding: more than %d tables", n);
-  if (world > 1024) cddp_die(CDDP_EXIT_USAGE, "sharding: more than 1024 ranks");
   *p = (cddp_shard_plan){.world = world, .rank = rank, .n = n};
   for (int i = 0; i < n; i++) {
     snprintf(p->t[i].name, sizeof p->t[i].name, "%s", names[i]);
@@ -144,7 +145,8 @@ static double mib(double b) { return b / (1024.0 * 1024.0); }
 
 void cddp_shard_plan_report(const cddp_shard_plan *p, int state_floats) {
   if (p->rank != 0 || !cddp_shard_plan_any(p)) return;
-  double per[1024] = {0}, mult = 4.0 * (1 + state_floats);
+  double *per = cddp_xcalloc(sizeof(double) * (size_t)p->world, "sharding report");
+  double mult = 4.0 * (1 + state_floats);
   cddp_log_info("embedding sharding over %d rank%s (bytes include %d optimizer float%s per "
                 "weight):", p->world, p->world > 1 ? "s" : "", state_floats,
                 state_floats == 1 ? "" : "s");
@@ -165,4 +167,5 @@ void cddp_shard_plan_report(const cddp_shard_plan *p, int state_floats) {
   }
   for (int r = 0; r < p->world; r++)
     cddp_log_info("  rank %d holds %.2f MiB of embedding rows and state", r, mib(per[r]));
+  free(per);
 }
