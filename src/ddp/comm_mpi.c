@@ -304,10 +304,7 @@ static void stage_in(comm_mpi *m, struct cddp_comm_handle *h) {
     break;
   }
   case CDDP_COLL_ALLGATHERV: {
-    size_t total = 0;
-    for (int q = 0; q < W; q++)
-      if (k->displs[q] + k->recv_bytes[q] > total) total = k->displs[q] + k->recv_bytes[q];
-    char *s = stage_take(m, k->count), *r = stage_take(m, total);
+    char *s = stage_take(m, k->count), *r = stage_take(m, extent(k->recv_bytes, k->displs, W));
     to_host(m, s, k->send, k->count);
     h->dev_out = k->recv;
     h->dev_recv_bytes = k->recv_bytes;
