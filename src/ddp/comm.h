@@ -65,8 +65,9 @@ void cddp_comm_allgather_host(cddp_comm *c, const void *send, void *recv, size_t
  * host never blocks on the GPU there).
  * cddp_comm_reserve: set-up only. With a device backend under "mpi",
  * collectives are staged through pinned host memory; this sizes that pool to
- * hold the staging of all collectives in flight at once (the reducer and the
- * start-up checks of startup.c call it; the pool only grows).
+ * hold the staging of all collectives in flight at once (the reducer calls it;
+ * the pool only grows, and also grows for a collective that finds nothing
+ * else in flight).
  * No effect for host buffers or NCCL.
  * cddp_comm_kind: "mpi" or "nccl". */
 void cddp_comm_wait_timed(cddp_comm *c, cddp_comm_handle *h, double *done_s);

@@ -250,15 +250,33 @@ static void *comm_thread(void *arg) {
 }
 
 /* ---- device staging (caller thread) --------------------------------------- */
+static size_t al64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+/* A slice of the pinned pool. The reducer reserves the pool for its
+ * collectives in flight; a collective that does not fit while it is the only
+ * one in flight (the start-up checks, host-value helpers before the reducer
+ * exists) grows the pool instead: nothing else can point into it then. */
 static char *stage_take(comm_mpi *m, size_t bytes) {
-  size_t at = (m->stage_used + 63) & ~(size_t)63;
+  size_t at = al64(m->stage_used);
+  if (at + bytes > m->stage_cap && m->outstanding == 1) {
+    const cddp_backend *be = m->base.be;
+    if (m->stage) be->host_free(m->stage);
+    m->stage_cap = al64(bytes) + 64;
+    m->stage = be->host_alloc(m->stage_cap);
+    m->stage_used = at = 0;
+  }
   if (at + bytes > m->stage_cap)
     cddp_die(CDDP_EXIT_RUNTIME,
-             "MPI staging pool exhausted (%zu of %zu bytes in use, %zu more needed): "
-             "call cddp_comm_reserve() at set-up with the bytes of all collectives in flight",
-             m->stage_used, m->stage_cap, bytes);
+             "MPI staging pool exhausted (%zu of %zu bytes in use, %zu more needed, %d "
+             "collectives in flight): call cddp_comm_reserve() at set-up with the bytes of all "
+             "collectives in flight", m->stage_used, m->stage_cap, bytes, m->outstanding);
   m->stage_used = at + bytes;
   return m->stage + at;
+}
+/* send (in bytes) and receive (out bytes) slices of one collective, taken at once */
+static void stage_pair(comm_mpi *m, size_t in, size_t out, char **s, char **r) {
+  *s = stage_take(m, al64(in) + out);
+  *r = *s + al64(in);
 }
 
 static void to_host(comm_mpi *m, void *dst, const void *src, size_t bytes) {
@@ -295,7 +313,8 @@ static void stage_in(comm_mpi *m, struct cddp_comm_handle *h) {
   case CDDP_COLL_ALLGATHER:
   case CDDP_COLL_ALLTOALL: {
     size_t in = k->kind == CDDP_COLL_ALLGATHER ? k->count : k->count * W;
-    char *s = stage_take(m, in), *r = stage_take(m, k->count * W);
+    char *s, *r;
+    stage_pair(m, in, k->count * W, &s, &r);
     to_host(m, s, k->send, in);
     h->dev_out = k->recv;
     h->dev_bytes = k->count * W;
@@ -304,7 +323,8 @@ static void stage_in(comm_mpi *m, struct cddp_comm_handle *h) {
     break;
   }
   case CDDP_COLL_ALLGATHERV: {
-    char *s = stage_take(m, k->count), *r = stage_take(m, extent(k->recv_bytes, k->displs, W));
+    char *s, *r;
+    stage_pair(m, k->count, extent(k->recv_bytes, k->displs, W), &s, &r);
     to_host(m, s, k->send, k->count);
     h->dev_out = k->recv;
     h->dev_recv_bytes = k->recv_bytes;
@@ -316,7 +336,8 @@ static void stage_in(comm_mpi *m, struct cddp_comm_handle *h) {
   case CDDP_COLL_ALLTOALLV: {
     size_t in = extent(k->send_bytes, k->send_displs, W);
     size_t out = extent(k->recv_bytes, k->displs, W);
-    char *s = stage_take(m, in), *r = stage_take(m, out);
+    char *s, *r;
+    stage_pair(m, in, out, &s, &r);
     to_host(m, s, k->send, in);
     h->dev_out = k->recv;
     h->dev_recv_bytes = k->recv_bytes;

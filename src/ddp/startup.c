@@ -16,9 +16,7 @@ static uint64_t fnv1a(const char *s, size_t n) {
   return h;
 }
 
-/* All-gather(v) of host memory on any comm: device comms get device copies.
- * These start-up collectives run before the reducer sizes the MPI backend's
- * staging pool for device buffers, so each reserves what it stages. */
+/* All-gather(v) of host memory on any comm: device comms get device copies. */
 static void host_allgatherv(cddp_comm *c, const void *send, size_t send_bytes, void *recv,
                             const size_t *rb, const size_t *displs, size_t total) {
   const cddp_backend *be = c->be;
@@ -26,7 +24,6 @@ static void host_allgatherv(cddp_comm *c, const void *send, size_t send_bytes, v
     cddp_comm_wait(c, cddp_allgatherv(c, send, send_bytes, recv, rb, displs));
     return;
   }
-  cddp_comm_reserve(c, send_bytes + total);
   void *ds = be->malloc(send_bytes ? send_bytes : 1), *dr = be->malloc(total ? total : 1);
   be->memcpy_h2d(ds, send, send_bytes, be->compute);
   cddp_comm_wait(c, cddp_allgatherv(c, ds, send_bytes, dr, rb, displs));
@@ -94,7 +91,6 @@ void cddp_ddp_check_same(cddp_comm *c, const char *description) {
 }
 
 void cddp_ddp_broadcast_params(cddp_comm *c, float *master, size_t n) {
-  cddp_comm_reserve(c, n * sizeof(float));
   cddp_comm_wait(c, cddp_broadcast(c, master, n * sizeof(float), 0));
 }
 
