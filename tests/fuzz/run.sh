@@ -113,6 +113,12 @@ else
   "$FUZZER" "${opts[@]}" -max_total_time="$SECONDS_LOCAL" -print_final_stats=1 "$W/corpus" "$S" >"$log" 2>&1 || rc=$?
 fi
 grep -v '^#[0-9]' "$log" | tail -60
+# scratch files of a target that crashed (it cleans up after every input it survives)
+for f in /dev/shm/cddp-fuzz-*; do
+  pid=${f#/dev/shm/cddp-fuzz-}
+  pid=${pid%%-*}
+  [ -e "$f" ] && ! kill -0 "$pid" 2>/dev/null && rm -f "$f"
+done
 if [ $rc != 0 ] && [ "$(classify "$log")" = hdf5 ]; then
   echo "fuzz $name: a defect inside HDF5 (not cddp's code), input: $(ls "$W"/crash-* "$W"/oom-* 2>/dev/null | tail -1)"
   exit 0
