@@ -71,8 +71,6 @@ void cddp_trace_init(const cddp_backend *be, size_t capacity, int device_spans) 
   }
 }
 
-int cddp_trace_initialised(void) { return g.ring != NULL; }
-
 void cddp_trace_set_active(int on) {
   atomic_store_explicit(&cddp_trace_active_, on && g.ring, memory_order_relaxed);
 }

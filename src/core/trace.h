@@ -46,7 +46,6 @@ double cddp_trace_now(void); /* CLOCK_MONOTONIC seconds */
 /* Allocates the ring (capacity events, rounded up to a power of two) and, on
  * a device backend, device_spans event pairs. Names the fixed tracks. */
 void cddp_trace_init(const cddp_backend *be, size_t capacity, int device_spans);
-int cddp_trace_initialised(void);
 void cddp_trace_set_active(int on);
 /* Names a track (bucket, sparse table); no-op before init. */
 void cddp_trace_name_track(int track, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

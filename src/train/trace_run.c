@@ -36,7 +36,7 @@ void cddp_trace_run_start(cddp_trace_run *tr, const cddp_options *o, const cddp_
   cddp_pg_clock_sync(pg, cddp_trace_now, &tr->offset, &tr->origin);
 }
 
-void cddp_trace_run_setup(cddp_trace_run *tr, const cddp_backend *be, const cddp_pg *pg) {
+void cddp_trace_run_setup(cddp_trace_run *tr, const cddp_backend *be) {
   if (tr->on) cddp_trace_init(be, TRACE_EVENTS, TRACE_DEVICE_SPANS);
 }
 

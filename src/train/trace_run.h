@@ -25,7 +25,7 @@ typedef struct {
  * rank 0 (so a bad path fails now, exit 2) and aligns the clocks. */
 void cddp_trace_run_start(cddp_trace_run *tr, const cddp_options *o, const cddp_pg *pg);
 /* Once the backend exists: allocates the recorder. */
-void cddp_trace_run_setup(cddp_trace_run *tr, const cddp_backend *be, const cddp_pg *pg);
+void cddp_trace_run_setup(cddp_trace_run *tr, const cddp_backend *be);
 /* Before optimizer step `step` (1-based) starts: records it if in the window. */
 void cddp_trace_run_step(cddp_trace_run *tr, int64_t step);
 /* After training, while the model (whose names the events point to) lives. */

@@ -294,7 +294,7 @@ static void setup(trainer *t) {
                   "NCCL needs one GPU per rank", t->pg.local_world, ngpu, ngpu);
   const cddp_backend *be = t->be;
   be->set_threads(cddp_threads_for(o, t->pg.local_world));
-  cddp_trace_run_setup(&t->tr, be, &t->pg);
+  cddp_trace_run_setup(&t->tr, be);
   int prec = cddp_dtype_parse(o->precision);
   cddp_shuffle sh = !strcmp(o->shuffle, "none") ? CDDP_SHUFFLE_NONE
                     : !strcmp(o->shuffle, "block") ? CDDP_SHUFFLE_BLOCK : CDDP_SHUFFLE_FULL;
