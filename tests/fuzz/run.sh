@@ -93,12 +93,13 @@ opts=(-close_fd_mask=3 -detect_leaks=0 -rss_limit_mb=2048 -malloc_limit_mb=10485
 # HDF5 1.10 trusts the messages of an object header, so a damaged header can
 # crash it inside calls cddp makes correctly (H5Aexists, H5Dread); cddp's
 # readers validate what HDF5 leaves to them (src/data/dataset.c), the rest
-# belongs to HDF5. A finding whose innermost frame outside the sanitizer's
-# interceptors is in libhdf5 is reported as an HDF5 defect and does not fail
-# the run; any other finding does.
+# belongs to HDF5. A finding whose innermost frame outside libc and the
+# sanitizer's interceptors is in libhdf5 is reported as an HDF5 defect and
+# does not fail the run; any other finding does.
 classify() {
   awk '/^ *#[0-9]+ / && !done {
          if ($0 ~ /in (__interceptor_|__asan_|__ubsan_|__sanitizer_)/ || $0 ~ /in (strdup|strlen|memcpy|memmove|memset|strcmp|malloc|calloc|realloc|free) \(/) next
+         if ($0 ~ /libc\.so|sysdeps\//) next
          done = 1; print ($0 ~ /libhdf5/ ? "hdf5" : "cddp") }
        END { if (!done) print "cddp" }' "$1"
 }
