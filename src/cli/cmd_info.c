@@ -11,45 +11,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/h5util.h"
-
-/* Reads integer column c (rank 1) in blocks and calls back per block. */
-static void scan_col(cddp_dataset *d, int c, hid_t memtype, size_t esz, void (*fn)(const void *, int64_t, void *),
-                     void *ctx) {
-  enum { BLK = 1 << 20 };
-  void *buf = cddp_xmalloc(esz * BLK, "info");
-  hid_t fsp = h5Check(H5Dget_space(d->col[c].id), CDDP_EXIT_DATA, d->path);
-  for (int64_t i = 0; i < d->info.rows; i += BLK) {
-    hsize_t start = (hsize_t)i, cnt = (hsize_t)(d->info.rows - i < BLK ? d->info.rows - i : BLK);
-    hid_t msp = h5Check(H5Screate_simple(1, &cnt, NULL), CDDP_EXIT_RUNTIME, d->path);
-    h5Check(H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &cnt, NULL), CDDP_EXIT_DATA, d->path);
-    if (H5Dread(d->col[c].id, memtype, msp, fsp, H5P_DEFAULT, buf) < 0)
-      cddp_die(CDDP_EXIT_DATA, "%s: cannot read dataset '%s' (corrupt or truncated file)", d->path, d->col[c].name);
-    H5Sclose(msp);
-    fn(buf, (int64_t)cnt, ctx);
-  }
-  H5Sclose(fsp);
-  free(buf);
-}
-
-static void count_u8(const void *b, int64_t n, void *ctx) {
-  int64_t *h = ctx;
-  for (int64_t i = 0; i < n; i++) h[((const uint8_t *)b)[i]]++;
-}
-
-typedef struct {
-  int64_t *h;
-  int k;
-  int64_t out;
-} hist_ctx;
-
-static void count_i32(const void *b, int64_t n, void *ctx) {
-  hist_ctx *c = ctx;
-  for (int64_t i = 0; i < n; i++) {
-    int32_t v = ((const int32_t *)b)[i];
-    if (v >= 0 && v < c->k) c->h[v]++;
-    else c->out++;
-  }
-}
+#include "data/schema.h"
 
 /* The attributes that cddp's generators and converters write, read one by
  * one by name: iterating over every attribute message makes HDF5 decode the
@@ -135,36 +97,7 @@ int cddp_cmd_info(int argc, char **argv) {
     H5Sclose(sp);
     H5Tclose(ft);
   }
-  switch (in->schema) {
-    case CDDP_SCHEMA_CTR: {
-      printf("  table_sizes           ");
-      for (int k = 0; k < CDDP_CTR_SPARSE; k++) printf(" %lld", (long long)in->table_sizes[k]);
-      printf("\n");
-      int64_t h[256] = {0};
-      scan_col(d, CDDP_CTR_LABEL, H5T_NATIVE_UINT8, 1, count_u8, h);
-      int64_t bad = 0;
-      for (int v = 2; v < 256; v++) bad += h[v];
-      printf("  labels                 %lld positive (%.2f%%), %lld negative%s\n", (long long)h[1],
-             100.0 * (double)h[1] / (double)in->rows, (long long)h[0], bad ? ", AND INVALID VALUES (not 0/1)" : "");
-      break;
-    }
-    case CDDP_SCHEMA_TWOTOWER:
-      printf("  num_users              %lld\n  num_items              %lld\n  num_cats               %lld\n"
-             "  hist_len               %d\n",
-             (long long)in->num_users, (long long)in->num_items, (long long)in->num_cats, in->hist_len);
-      break;
-    case CDDP_SCHEMA_IMAGE: {
-      printf("  image                  %dx%dx%d (HxWxC)\n  num_classes            %d\n", in->height, in->width,
-             in->channels, in->num_classes);
-      hist_ctx hc = {cddp_xcalloc(sizeof(int64_t) * (size_t)in->num_classes, "info"), in->num_classes, 0};
-      scan_col(d, CDDP_IMG_LABELS, H5T_NATIVE_INT32, 4, count_i32, &hc);
-      printf("  labels                ");
-      for (int k = 0; k < in->num_classes && k < 64; k++) printf(" %d:%lld", k, (long long)hc.h[k]);
-      printf("%s\n", hc.out ? "  AND LABELS OUTSIDE [0, num_classes)" : "");
-      free(hc.h);
-      break;
-    }
-  }
+  cddp_schema_get(in->schema)->describe(d);
   printf("  attributes:\n");
   char bad[512] = "";
   int table_damaged = 0;

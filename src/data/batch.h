@@ -10,14 +10,26 @@
 #define CDDP_CTR_DENSE 13
 #define CDDP_CTR_SPARSE 26
 
-typedef enum { CDDP_SCHEMA_CTR = 1, CDDP_SCHEMA_TWOTOWER = 2, CDDP_SCHEMA_IMAGE = 3 } cddp_schema;
+/* Schemas are numbered from 1 in the order of schema_list.h (0: none);
+ * CDDP_SCHEMA_END is one past the last. */
+enum {
+  CDDP_SCHEMA_INDEX_NONE_,
+#define CDDP_SCHEMA(E, name, sym) CDDP_SCHEMA_INDEX_##E,
+#include "data/schema_list.h"
+  CDDP_SCHEMA_END
+};
+typedef enum {
+#define CDDP_SCHEMA(E, name, sym) CDDP_SCHEMA_##E = CDDP_SCHEMA_INDEX_##E,
+#include "data/schema_list.h"
+} cddp_schema;
 
 /* The name a file's root attribute `schema` carries: "cddp.ctr.v1" ... */
 static inline const char *cddp_schema_name(cddp_schema s) {
   switch (s) {
-    case CDDP_SCHEMA_CTR: return "cddp.ctr.v1";
-    case CDDP_SCHEMA_TWOTOWER: return "cddp.twotower.v1";
-    case CDDP_SCHEMA_IMAGE: return "cddp.image.v1";
+#define CDDP_SCHEMA(E, name, sym) \
+  case CDDP_SCHEMA_##E: return name;
+#include "data/schema_list.h"
+    default: break;
   }
   return "?";
 }
@@ -61,7 +73,8 @@ typedef struct cddp_batch {
 
 /* Layout of a batch: one cddp_batch array per field, in this order, each
  * `row_bytes` per row (index, host-only, not included). The loader carves its
- * host batches and the trainer its device copies from this one list. */
+ * host batches and the trainer its device copies from this one list, which
+ * the schema's descriptor gives (schema.h). */
 typedef struct {
   size_t off;       /* offsetof the array's pointer in cddp_batch */
   size_t row_bytes; /* bytes per row */

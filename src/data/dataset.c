@@ -11,34 +11,7 @@
 #include "core/check_hdf5.h"
 #include "core/error.h"
 #include "data/h5util.h"
-
-/* What a column must look like. dims[k] > 0 is a required extent of axis k+1,
- * 0 any positive extent. */
-typedef struct {
-  const char *name;
-  H5T_class_t cls;
-  size_t size;
-  int is_signed;
-  int rank;
-  hsize_t dims[3];
-  const char *tname;
-} col_spec;
-
-static const col_spec CTR[] = {
-    {"label", H5T_INTEGER, 1, 0, 1, {0}, "uint8"},
-    {"dense", H5T_FLOAT, 4, 1, 2, {CDDP_CTR_DENSE}, "float32"},
-    {"sparse", H5T_INTEGER, 4, 1, 2, {CDDP_CTR_SPARSE}, "int32"},
-};
-static const col_spec TT[] = {
-    {"user_id", H5T_INTEGER, 4, 1, 1, {0}, "int32"},
-    {"user_hist", H5T_INTEGER, 4, 1, 2, {0}, "int32"},
-    {"item_id", H5T_INTEGER, 4, 1, 1, {0}, "int32"},
-    {"item_cat", H5T_INTEGER, 4, 1, 1, {0}, "int32"},
-};
-static const col_spec IMG[] = {
-    {"images", H5T_INTEGER, 1, 0, 4, {0, 0, 0}, "uint8"},
-    {"labels", H5T_INTEGER, 4, 1, 1, {0}, "int32"},
-};
+#include "data/schema.h"
 
 static void shape_str(int rank, const hsize_t *d, char *out, size_t cap) {
   size_t k = 0;
@@ -48,7 +21,7 @@ static void shape_str(int rank, const hsize_t *d, char *out, size_t cap) {
   if (k < cap) snprintf(out + k, cap - k, "]");
 }
 
-static void spec_shape_str(const col_spec *s, char *out, size_t cap) {
+static void spec_shape_str(const cddp_col_spec *s, char *out, size_t cap) {
   size_t k = snprintf(out, cap, "[N");
   for (int i = 1; i < s->rank && k < cap; i++) {
     if (s->dims[i - 1]) k += snprintf(out + k, cap - k, ",%llu", (unsigned long long)s->dims[i - 1]);
@@ -134,17 +107,16 @@ static void setup_direct(cddp_dataset *d, cddp_ds_col *c, const hsize_t *dims, i
   c->direct = 1;
 }
 
-static void open_cols(cddp_dataset *d, const col_spec *spec, int ncols, uint64_t file_size) {
+static void open_cols(cddp_dataset *d, const cddp_schema_desc *sd, uint64_t file_size) {
   int64_t rows = -1;
   const char *first = NULL;
-  d->ncols = ncols;
-  for (int i = 0; i < ncols; i++) {
-    const col_spec *s = &spec[i];
+  d->ncols = sd->ncols;
+  for (int i = 0; i < sd->ncols; i++) {
+    const cddp_col_spec *s = &sd->cols[i];
     cddp_ds_col *c = &d->col[i];
     c->name = s->name;
     if (H5Lexists(d->file, s->name, H5P_DEFAULT) <= 0)
-      cddp_die(CDDP_EXIT_DATA, "%s: missing dataset '%s' (schema %s)", d->path, s->name,
-               cddp_schema_name(d->info.schema));
+      cddp_die(CDDP_EXIT_DATA, "%s: missing dataset '%s' (schema %s)", d->path, s->name, sd->name);
     hid_t dapl = h5Check(H5Pcreate(H5P_DATASET_ACCESS), CDDP_EXIT_RUNTIME, d->path);
     /* HDF5 path only: a large cache that keeps whole chunks (w0 = 1) suits
      * random rows revisiting the same chunks within a batch. */
@@ -187,12 +159,8 @@ static void open_cols(cddp_dataset *d, const col_spec *spec, int ncols, uint64_t
     c->memtype = s->cls == H5T_FLOAT ? H5T_NATIVE_FLOAT
                  : s->size == 1      ? H5T_NATIVE_UINT8
                                      : H5T_NATIVE_INT32;
-    if (d->info.schema == CDDP_SCHEMA_TWOTOWER && i == CDDP_TT_HIST) d->info.hist_len = (int)dims[1];
-    if (d->info.schema == CDDP_SCHEMA_IMAGE && i == CDDP_IMG_IMAGES) {
-      d->info.height = (int)dims[1];
-      d->info.width = (int)dims[2];
-      d->info.channels = (int)dims[3];
-    }
+    for (int k = 1; k < rank; k++)
+      if (s->from[k - 1]) *(int *)((char *)&d->info + s->from[k - 1] - 1) = (int)dims[k];
     check_layout(d, c, dims, rank);
     setup_direct(d, c, dims, rank, ft, file_size);
     if (c->chunk_rows && (!d->chunk_rows || c->chunk_rows < d->chunk_rows)) d->chunk_rows = c->chunk_rows;
@@ -201,22 +169,19 @@ static void open_cols(cddp_dataset *d, const col_spec *spec, int ncols, uint64_t
   d->info.rows = rows;
 }
 
-static void positive(const cddp_dataset *d, const char *what, int64_t v) {
-  if (v <= 0 || v > INT32_MAX)
-    cddp_die(CDDP_EXIT_DATA, "%s: %s is %lld, must be in [1, 2^31)", d->path, what, (long long)v);
-}
-
 cddp_dataset *cddp_dataset_open(const char *path) {
   cddp_dataset *d = cddp_xcalloc(sizeof *d, "dataset");
   d->path = strdup(path);
   d->file = cddp_h5_open_ro(path);
   char schema[128];
   cddp_h5_attr_str(path, d->file, "schema", schema, sizeof schema);
-  for (cddp_schema s = CDDP_SCHEMA_CTR; s <= CDDP_SCHEMA_IMAGE; s++)
-    if (!strcmp(schema, cddp_schema_name(s))) d->info.schema = s;
-  if (!d->info.schema)
-    cddp_die(CDDP_EXIT_DATA, "%s: unknown schema '%s' (expected cddp.ctr.v1, cddp.twotower.v1 or cddp.image.v1)",
-             path, schema);
+  const cddp_schema_desc *sd = cddp_schema_find(schema);
+  if (!sd) {
+    char names[256];
+    cddp_schema_list_names(names, sizeof names);
+    cddp_die(CDDP_EXIT_DATA, "%s: unknown schema '%s' (expected %s)", path, schema, names);
+  }
+  d->info.schema = sd->id;
 
   /* Map the whole file for the fast path; a user block shifts HDF5's
    * addresses, so files with one use the HDF5 path. */
@@ -236,36 +201,8 @@ cddp_dataset *cddp_dataset_open(const char *path) {
   }
   close(fd);
 
-  switch (d->info.schema) {
-    case CDDP_SCHEMA_CTR: {
-      open_cols(d, CTR, 3, (uint64_t)st.st_size);
-      cddp_h5_attr_i64(path, d->col[CDDP_CTR_SPARSE_COL].id, "dataset 'sparse'", "table_sizes",
-                       d->info.table_sizes, CDDP_CTR_SPARSE);
-      for (int k = 0; k < CDDP_CTR_SPARSE; k++)
-        if (d->info.table_sizes[k] <= 0 || d->info.table_sizes[k] > INT32_MAX)
-          cddp_die(CDDP_EXIT_DATA, "%s: table_sizes[%d] is %lld, must be in [1, 2^31)", path, k,
-                   (long long)d->info.table_sizes[k]);
-      break;
-    }
-    case CDDP_SCHEMA_TWOTOWER: {
-      open_cols(d, TT, 4, (uint64_t)st.st_size);
-      cddp_h5_attr_i64(path, d->file, "the root group", "num_users", &d->info.num_users, 1);
-      cddp_h5_attr_i64(path, d->file, "the root group", "num_items", &d->info.num_items, 1);
-      cddp_h5_attr_i64(path, d->file, "the root group", "num_cats", &d->info.num_cats, 1);
-      positive(d, "num_users", d->info.num_users);
-      positive(d, "num_items", d->info.num_items);
-      positive(d, "num_cats", d->info.num_cats);
-      break;
-    }
-    case CDDP_SCHEMA_IMAGE: {
-      open_cols(d, IMG, 2, (uint64_t)st.st_size);
-      int64_t nc;
-      cddp_h5_attr_i64(path, d->file, "the root group", "num_classes", &nc, 1);
-      positive(d, "num_classes", nc);
-      d->info.num_classes = (int)nc;
-      break;
-    }
-  }
+  open_cols(d, sd, (uint64_t)st.st_size);
+  sd->read_attrs(d);
   return d;
 }
 

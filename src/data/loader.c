@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/h5util.h"
+#include "data/schema.h"
 
 enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_HELD };
 
@@ -24,7 +25,6 @@ typedef struct {
   pthread_t thread;
   int64_t *idx;
   void *scratch;
-  uint8_t *label_u8;
   uint32_t *order;
   uint64_t *sortbuf;
   uint8_t *aug_tmp; /* one image, when augmenting */
@@ -68,28 +68,6 @@ static size_t layout(const cddp_data_info *in, int cap, cddp_batch *b, uint8_t *
   return off;
 }
 
-static void bad_value(const cddp_loader *l, int64_t row, const char *col, const char *fmt, long long v,
-                      long long lim) {
-  char what[160];
-  snprintf(what, sizeof what, fmt, v, lim);
-  cddp_die(CDDP_EXIT_DATA, "%s: row %lld, column %s: %s", l->d->path, (long long)row, col, what);
-}
-
-static void check_ids(const cddp_loader *l, const int32_t *ids, int n, int width, const int64_t *rows,
-                      const char *name, int64_t lo, int64_t hi) {
-  for (int i = 0; i < n; i++)
-    for (int k = 0; k < width; k++) {
-      int32_t v = ids[(size_t)i * width + k];
-      if (v < lo || v >= hi) {
-        char col[64];
-        if (width > 1) snprintf(col, sizeof col, "%s[%d]", name, k);
-        else snprintf(col, sizeof col, "%s", name);
-        bad_value(l, rows[i], col, strcmp(name, "labels") ? "id %lld outside [0, %lld)" : "label %lld outside [0, %lld)",
-                  v, hi);
-      }
-    }
-}
-
 /* Reads and checks the n rows w->idx into the slot (sampler already asked). */
 static void fill(worker *w, slot *sl, int n, int64_t epoch) {
   cddp_loader *l = w->l;
@@ -102,69 +80,12 @@ static void fill(worker *w, slot *sl, int n, int64_t epoch) {
     cddp_dataset_sort_order(rows, n, w->order, w->sortbuf);
     ord = w->order;
   }
-  const cddp_data_info *fi = &d->info;
-  switch (fi->schema) {
-    case CDDP_SCHEMA_CTR: {
-      cddp_dataset_read_ordered(d, CDDP_CTR_LABEL, rows, ord, n, w->label_u8, w->scratch);
-      cddp_dataset_read_ordered(d, CDDP_CTR_DENSE_COL, rows, ord, n, bt->dense, w->scratch);
-      cddp_dataset_read_ordered(d, CDDP_CTR_SPARSE_COL, rows, ord, n, bt->sparse, w->scratch);
-      for (int i = 0; i < n; i++) {
-        uint8_t y = w->label_u8[i];
-        if (y > 1)
-          cddp_die(CDDP_EXIT_DATA, "%s: row %lld, column label: label %d is not 0 or 1", d->path,
-                   (long long)rows[i], y);
-        bt->label[i] = (float)y;
-      }
-      const uint32_t *bits = (const uint32_t *)bt->dense;
-      for (int i = 0; i < n * CDDP_CTR_DENSE; i++)
-        if ((bits[i] & 0x7f800000u) == 0x7f800000u) {
-          char col[32];
-          snprintf(col, sizeof col, "dense[%d]", i % CDDP_CTR_DENSE);
-          cddp_die(CDDP_EXIT_DATA, "%s: row %lld, column %s: value %g is not finite", d->path,
-                   (long long)rows[i / CDDP_CTR_DENSE], col, (double)bt->dense[i]);
-        }
-      for (int i = 0; i < n; i++) {
-        int32_t *ids = bt->sparse + (size_t)i * CDDP_CTR_SPARSE;
-        for (int k = 0; k < CDDP_CTR_SPARSE; k++)
-          if (ids[k] < 0 || ids[k] >= fi->table_sizes[k]) {
-            char col[32];
-            snprintf(col, sizeof col, "sparse[%d]", k);
-            bad_value(l, rows[i], col, "id %lld outside [0, %lld)", ids[k], fi->table_sizes[k]);
-          }
-        if (l->o.max_table_rows > 0)
-          for (int k = 0; k < CDDP_CTR_SPARSE; k++) ids[k] = (int32_t)(ids[k] % l->o.max_table_rows);
-      }
-      break;
-    }
-    case CDDP_SCHEMA_TWOTOWER: {
-      cddp_dataset_read_ordered(d, CDDP_TT_USER, rows, ord, n, bt->user_id, w->scratch);
-      cddp_dataset_read_ordered(d, CDDP_TT_HIST, rows, ord, n, bt->user_hist, w->scratch);
-      cddp_dataset_read_ordered(d, CDDP_TT_ITEM, rows, ord, n, bt->item_id, w->scratch);
-      cddp_dataset_read_ordered(d, CDDP_TT_CAT, rows, ord, n, bt->item_cat, w->scratch);
-      check_ids(l, bt->user_id, n, 1, rows, "user_id", 0, fi->num_users);
-      check_ids(l, bt->item_id, n, 1, rows, "item_id", 0, fi->num_items);
-      check_ids(l, bt->item_cat, n, 1, rows, "item_cat", 0, fi->num_cats);
-      for (int i = 0; i < n; i++)
-        for (int k = 0; k < fi->hist_len; k++) {
-          int32_t v = bt->user_hist[(size_t)i * fi->hist_len + k];
-          if (v < -1 || v >= fi->num_items) {
-            char col[48];
-            snprintf(col, sizeof col, "user_hist[%d]", k);
-            bad_value(l, rows[i], col, "item %lld outside [-1, %lld)", v, fi->num_items);
-          }
-        }
-      break;
-    }
-    case CDDP_SCHEMA_IMAGE: {
-      cddp_dataset_read_ordered(d, CDDP_IMG_IMAGES, rows, ord, n, bt->images, w->scratch);
-      cddp_dataset_read_ordered(d, CDDP_IMG_LABELS, rows, ord, n, bt->labels, w->scratch);
-      check_ids(l, bt->labels, n, 1, rows, "labels", 0, fi->num_classes);
-      if (w->aug_tmp)
-        cddp_augment_images(&l->o.augment, bt->images, n, fi->height, fi->width, fi->channels,
-                            rows, l->o.seed, epoch, w->aug_tmp);
-      break;
-    }
-  }
+  cddp_fill f = {.d = d, .b = bt, .rows = rows, .order = ord, .n = n, .scratch = w->scratch,
+                 .max_table_rows = l->o.max_table_rows};
+  cddp_schema_get(d->info.schema)->fill(&f);
+  if (w->aug_tmp)
+    cddp_augment_images(&l->o.augment, bt->images, n, d->info.height, d->info.width, d->info.channels, rows,
+                        l->o.seed, epoch, w->aug_tmp);
   memcpy(bt->index, rows, (size_t)n * sizeof(int64_t));
   bt->n = n;
 }
@@ -278,7 +199,6 @@ cddp_loader *cddp_loader_open(const char *path, const cddp_loader_opts *o) {
     w->l = l;
     w->idx = cddp_xmalloc(sizeof(int64_t) * (size_t)o->batch, "loader indices");
     w->scratch = cddp_xmalloc(cddp_dataset_scratch_bytes(l->d, o->batch), "loader scratch");
-    w->label_u8 = cddp_xmalloc((size_t)o->batch, "loader labels");
     w->order = cddp_xmalloc(sizeof(uint32_t) * (size_t)o->batch, "loader order");
     w->sortbuf = cddp_xmalloc(2 * sizeof(uint64_t) * (size_t)o->batch, "loader sort");
     if (augment)
@@ -360,7 +280,6 @@ void cddp_loader_close(cddp_loader *l) {
     worker *w = &l->workers[i];
     free(w->idx);
     free(w->scratch);
-    free(w->label_u8);
     free(w->order);
     free(w->sortbuf);
     free(w->aug_tmp);

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/h5util.h"
+#include "data/schema.h"
 
 enum { MAX_TMP = 8 };
 static char *g_tmp[MAX_TMP];
@@ -79,36 +80,29 @@ cddp_writer *cddp_writer_create(const char *final_path, cddp_schema schema, cons
   cddp_tmpfile_register(w->tmp_path);
   w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (w->file < 0) cddp_die(CDDP_EXIT_RUNTIME, "%s: cannot create HDF5 file: %s", w->tmp_path, strerror(errno));
-  cddp_h5_write_attr_str(w->tmp_path, w->file, "schema", cddp_schema_name(schema));
+  const cddp_schema_desc *sd = cddp_schema_get(schema);
+  cddp_h5_write_attr_str(w->tmp_path, w->file, "schema", sd->name);
+  /* Each column's row shape: fixed extents, the rest from shape. */
+  hsize_t dims[CDDP_DS_MAX_COLS][3];
+  size_t widest = 1;
+  for (int c = 0; c < sd->ncols; c++) {
+    const cddp_col_spec *s = &sd->cols[c];
+    size_t rb = s->size;
+    for (int k = 0; k + 1 < s->rank; k++) {
+      dims[c][k] = s->from[k] ? (hsize_t) * (const int *)((const char *)shape + s->from[k] - 1) : s->dims[k];
+      rb *= dims[c][k];
+    }
+    if (rb > widest) widest = rb;
+  }
   /* One chunk height for all columns (about 1 MiB of the widest one), so a
    * block of rows maps onto one chunk per column. */
-  size_t widest = schema == CDDP_SCHEMA_CTR        ? 4 * CDDP_CTR_SPARSE
-                  : schema == CDDP_SCHEMA_TWOTOWER ? 4 * (size_t)(shape->hist_len > 1 ? shape->hist_len : 1)
-                                                   : (size_t)shape->height * shape->width * shape->channels;
-  hsize_t cr = (1u << 20) / (widest ? widest : 1);
+  hsize_t cr = (1u << 20) / widest;
   if (cr < 64) cr = 64;
-  switch (schema) {
-    case CDDP_SCHEMA_CTR: {
-      hsize_t d13[1] = {CDDP_CTR_DENSE}, d26[1] = {CDDP_CTR_SPARSE};
-      add_col(w, "label", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, NULL, cr);
-      add_col(w, "dense", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d13, cr);
-      add_col(w, "sparse", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d26, cr);
-      break;
-    }
-    case CDDP_SCHEMA_TWOTOWER: {
-      hsize_t dh[1] = {(hsize_t)shape->hist_len};
-      add_col(w, "user_id", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL, cr);
-      add_col(w, "user_hist", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dh, cr);
-      add_col(w, "item_id", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL, cr);
-      add_col(w, "item_cat", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL, cr);
-      break;
-    }
-    case CDDP_SCHEMA_IMAGE: {
-      hsize_t di[3] = {(hsize_t)shape->height, (hsize_t)shape->width, (hsize_t)shape->channels};
-      add_col(w, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, di, cr);
-      add_col(w, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, NULL, cr);
-      break;
-    }
+  for (int c = 0; c < sd->ncols; c++) {
+    const cddp_col_spec *s = &sd->cols[c];
+    int is_float = s->cls == H5T_FLOAT, is_u8 = s->size == 1;
+    add_col(w, s->name, is_float ? H5T_IEEE_F32LE : is_u8 ? H5T_STD_U8LE : H5T_STD_I32LE,
+            is_float ? H5T_NATIVE_FLOAT : is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_INT32, s->rank, dims[c], cr);
   }
   return w;
 }
@@ -146,22 +140,7 @@ void cddp_writer_commit(cddp_writer *w, const cddp_data_info *info) {
   for (int c = 1; c < w->ncols; c++)
     if (w->row_dims[c][0] != w->row_dims[0][0])
       cddp_die(CDDP_EXIT_RUNTIME, "%s: internal error: columns have different row counts", w->tmp_path);
-  switch (info->schema) {
-    case CDDP_SCHEMA_CTR:
-      cddp_h5_write_attr_i64(w->tmp_path, w->dset[CDDP_CTR_SPARSE_COL], "table_sizes", info->table_sizes,
-                             CDDP_CTR_SPARSE);
-      break;
-    case CDDP_SCHEMA_TWOTOWER:
-      cddp_h5_write_attr_i64(w->tmp_path, w->file, "num_users", &info->num_users, 1);
-      cddp_h5_write_attr_i64(w->tmp_path, w->file, "num_items", &info->num_items, 1);
-      cddp_h5_write_attr_i64(w->tmp_path, w->file, "num_cats", &info->num_cats, 1);
-      break;
-    case CDDP_SCHEMA_IMAGE: {
-      int64_t nc = info->num_classes;
-      cddp_h5_write_attr_i64(w->tmp_path, w->file, "num_classes", &nc, 1);
-      break;
-    }
-  }
+  cddp_schema_get(info->schema)->write_attrs(w, info);
   close_all(w);
   if (rename(w->tmp_path, w->final_path) != 0)
     cddp_die(CDDP_EXIT_RUNTIME, "cannot rename %s to %s: %s", w->tmp_path, w->final_path, strerror(errno));

@@ -40,7 +40,7 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
   cddp_dataset *ds = cddp_dataset_open(e->data);
   cddp_data_info info = ds->info;
   cddp_dataset_close(ds);
-  if (info.schema == CDDP_SCHEMA_CTR && o.max_table_rows > 0)
+  if (o.max_table_rows > 0) /* table_sizes: 0 outside cddp.ctr.v1 */
     for (int k = 0; k < CDDP_CTR_SPARSE; k++)
       if (info.table_sizes[k] > o.max_table_rows) info.table_sizes[k] = o.max_table_rows;
   cddp_model_config cfg;
@@ -51,7 +51,7 @@ int cddp_eval_run(cddp_options *e, int *argc, char ***argv) {
   const char *corpus[2] = {o.train, e->data};
   FILE *probe = fopen(o.train, "rb");
   if (probe) fclose(probe);
-  else if (info.schema == CDDP_SCHEMA_TWOTOWER) {
+  else if (!strcmp(cddp_metrics_kind_name(info.schema), "retrieval")) {
     cddp_log_warn("training file %s not readable: item categories come from %s only", o.train,
                   e->data);
     corpus[0] = NULL;

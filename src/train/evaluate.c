@@ -6,9 +6,10 @@
 
 #include "core/error.h"
 #include "data/dataset.h"
+#include "data/schema.h"
 
 const char *cddp_metrics_kind_name(cddp_schema s) {
-  return s == CDDP_SCHEMA_CTR ? "ctr" : s == CDDP_SCHEMA_IMAGE ? "class" : "retrieval";
+  return cddp_schema_get(s)->metric;
 }
 
 /* Item categories from the corpus files; later pairs win. */
@@ -60,10 +61,10 @@ void cddp_evaluator_init(cddp_evaluator *e, cddp_model *m, cddp_comm *comm, cons
   e->kind = cddp_metrics_kind_name(info->schema);
   cddp_devbatch_init(&e->db, be, info, batch);
   size_t exact = world == 1 ? (size_t)cddp_loader_samples_per_epoch(e->loader) : 0;
-  if (info->schema == CDDP_SCHEMA_CTR) {
+  if (!strcmp(e->kind, "ctr")) {
     cddp_metrics_init(&e->acc, CDDP_METRICS_CTR, exact);
     e->h_out = cddp_xmalloc(sizeof(float) * batch, "eval logits");
-  } else if (info->schema == CDDP_SCHEMA_IMAGE) {
+  } else if (!strcmp(e->kind, "class")) {
     cddp_metrics_init(&e->acc, CDDP_METRICS_CLASS, 0);
     e->h_out = cddp_xmalloc(sizeof(float) * batch * (size_t)m->out_cols, "eval logits");
   } else {

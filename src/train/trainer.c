@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/trace.h"
 #include "data/loader.h"
+#include "data/schema.h"
 #include "ddp/comm.h"
 #include "ddp/process_group.h"
 #include "ddp/reducer.h"
@@ -65,15 +66,7 @@ void cddp_check_eval_data(const cddp_data_info *a, const cddp_data_info *b, cons
                           const char *pb) {
   if (a->schema != b->schema)
     cddp_die(CDDP_EXIT_USAGE, "--eval %s: schema differs from --train %s", pb, pa);
-  int ok = 1;
-  if (a->schema == CDDP_SCHEMA_CTR)
-    for (int t = 0; t < CDDP_CTR_SPARSE; t++) ok &= a->table_sizes[t] == b->table_sizes[t];
-  if (a->schema == CDDP_SCHEMA_TWOTOWER)
-    ok = a->hist_len == b->hist_len && a->num_users == b->num_users &&
-         a->num_items == b->num_items && a->num_cats == b->num_cats;
-  if (a->schema == CDDP_SCHEMA_IMAGE)
-    ok = a->height == b->height && a->width == b->width && a->channels == b->channels &&
-         a->num_classes == b->num_classes;
+  int ok = cddp_schema_get(a->schema)->same_shape(a, b);
   if (!ok)
     cddp_die(CDDP_EXIT_USAGE, "%s: shapes (table sizes, vocabularies, image size or classes) "
              "differ from %s", pb, pa);
