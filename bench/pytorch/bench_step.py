@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Time one training step (forward + backward + SGD update) of the PyTorch
-reference models on CPU, for comparison with cddp at the same thread count.
+reference models on CPU (or a GPU with --device cuda), for comparison with
+cddp at the same thread count.
 
 Prints one JSON line per model, e.g.
     python3 bench/pytorch/bench_step.py --model dlrm --threads 1
@@ -83,6 +84,8 @@ def main():
     ap.add_argument("--steps", type=int, default=20, help="timed steps")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cuda: model and batch on the GPU, each step timed to its synchronisation")
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--data", default=None, help="cddp HDF5 file: sizes (and the first batch) come from it")
     ap.add_argument("--table-sizes", default=None, help="dlrm: 26 comma-separated sizes (default Criteo Kaggle)")
@@ -115,13 +118,18 @@ def main():
         model.train()
         batch = batch_from_file(args.data, B, info, capped) if args.data \
             else synthetic_batch(model_name, variant, info, B, rng)
+        dev = torch.device(args.device)
+        model.to(dev)
+        if model_name == "two_tower" and args.device != "cpu":
+            raise SystemExit("--device cuda: two_tower's logQ estimator runs on the host; use dlrm or vit")
+        batch = {k: v.to(dev) for k, v in batch.items()}
         opt = torch.optim.SGD(model.parameters(), lr=args.lr)
         est = models.LogQEstimator(info["num_items"]) if model_name == "two_tower" else None
 
         def step():
             logq = est.update(batch["item_id"].numpy()) if est is not None else None
             opt.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=(args.precision == "bf16")):
+            with torch.autocast(args.device, dtype=torch.bfloat16, enabled=(args.precision == "bf16")):
                 logits = model(batch, logq) if est is not None else model(batch)
                 loss = model.loss(logits.float(), batch)
             loss.backward()
@@ -130,15 +138,19 @@ def main():
 
         for _ in range(args.warmup):
             step()
+        if args.device == "cuda":
+            torch.cuda.synchronize()
         times = []
         for _ in range(args.steps):
             t0 = time.perf_counter()
             loss = step()
+            if args.device == "cuda":
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
         total = sum(times)
         print(json.dumps({
             "impl": "pytorch", "torch": str(torch.__version__), "model": model_name, "variant": variant,
-            "batch": B, "threads": args.threads, "precision": args.precision, "steps": args.steps,
+            "batch": B, "device": args.device, "threads": args.threads, "precision": args.precision, "steps": args.steps,
             "step_ms_mean": round(1e3 * total / args.steps, 3),
             "step_ms_median": round(1e3 * float(np.median(times)), 3),
             "samples_per_s": round(B * args.steps / total, 1),

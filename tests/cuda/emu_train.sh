@@ -21,7 +21,8 @@
 #    bit where the straight run ends (fp16: loss scaler state too), and
 #    `cddp eval --device cpu` loads the cuda checkpoint and reports the same
 #    metric as `cddp eval --device cuda` within 1e-4.
-# Measured differences are printed on every "ok" line.
+# Measured differences are printed on every "ok" line. CDDP_EQUIV_RANKS=1
+# leaves out the 2-rank runs (a real machine with one GPU, scripts/gpu-check.sh).
 # Mode gpus: the GPU of each rank is local rank % visible GPUs, named on the
 # start-up line: 2 ranks on a host with 4 emulated GPUs use GPUs 0 and 1; with
 # one visible GPU each (as a per-rank CUDA_VISIBLE_DEVICES leaves it) both use
@@ -127,6 +128,7 @@ for p in fp32 bf16 fp16; do
     curve cuda_$p cpu_$p "$(awk -v t=$HALF_TOL 'BEGIN { print 2 * t }')" $HALF_TOL
     tol=${HALF_EQ_TOL[$p]}
   fi
+  [ "${CDDP_EQUIV_RANKS:-2}" -ge 2 ] || continue # scripts/gpu-check.sh on one GPU
   run cpu2_$p 2 --device cpu --batch $((G / 2)) "${P[@]}" || continue
   for c in nccl mpi; do
     run ${c}2_$p 2 --device cuda --comm $c --batch $((G / 2)) "${P[@]}" || continue
