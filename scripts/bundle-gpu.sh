@@ -49,6 +49,10 @@ copy_deps() {
   done
 }
 copy_deps "$BIN"
+# the test programs scripts/gpu-check.sh runs from the build tree (cmocka, ...)
+for t in tests/cuda/cuda_parity tests/cli/ckpt_compare tests/train/train_ckpt_hash; do
+  [ -x "$(dirname "$BIN")/$t" ] && copy_deps "$(dirname "$BIN")/$t"
+done
 
 # cuDNN 9 loads its engine/graph/ops libraries with dlopen: take them all.
 if ls "$OUT"/lib/libcudnn.so* >/dev/null 2>&1; then
