@@ -4,7 +4,8 @@
 #
 #   run.sh FUZZER CDDP WORKDIR ci
 #       CI: replays the seeds, then FUZZ_RUNS (default 4000) new inputs from
-#       the fixed seed 1 in a fresh corpus: deterministic and bounded.
+#       the fixed seed 1 in a fresh corpus: bounded (not bit-reproducible:
+#       libFuzzer's schedule also depends on execution times).
 #   run.sh FUZZER CDDP WORKDIR local [SECONDS]
 #       Longer local run (default 600 s) that keeps its corpus in
 #       WORKDIR/corpus between runs, e.g. from the build directory of
