@@ -236,26 +236,28 @@ static void t_norm(void **state) {
 }
 
 /* ---- attention -------------------------------------------------------------------- */
+/* forward and backward of one attention shape and compute type, CPU vs GPU */
+static void attention_case(int B, int T, int H, int D, cddp_dtype t, double tol) {
+  size_t nq = (size_t)B * T * 3 * H * D, no = (size_t)B * T * H * D;
+  size_t wc = CPU->attention_ws_bytes(B, T, H, D), wg = GPU->attention_ws_bytes(B, T, H, D);
+  pair *qkv = pu_rand(nq, -2, 2), *out = pu_zero(no * 4), *ws = pu_zero(wc > wg ? wc : wg);
+  CPU->attention_fwd(PH(qkv), PH(out), ws->h, B, T, H, D, t);
+  GPU->attention_fwd(PD(qkv), PD(out), ws->d, B, T, H, D, t);
+  pu_check("attention out", out, no, tol);
+  pair *dout = pu_rand(no, -1, 1), *dqkv = pu_zero(nq * 4);
+  CPU->attention_bwd(PH(dout), PH(qkv), PH(out), ws->h, PH(dqkv), B, T, H, D, t);
+  GPU->attention_bwd(PD(dout), PD(qkv), PD(out), ws->d, PD(dqkv), B, T, H, D, t);
+  pu_check("attention dqkv", dqkv, nq, tol);
+  pu_free_all();
+}
+
 static void t_attention(void **state) {
   (void)state;
   pu_seed(5);
   cddp_cuda_set_tf32(0);
   const cddp_dtype types[3] = {CDDP_F32, CDDP_F16, CDDP_BF16};
-  const int B = 2, T = 13, H = 3, D = 8;
-  size_t nq = (size_t)B * T * 3 * H * D, no = (size_t)B * T * H * D;
-  for (int i = 0; i < 3; i++) {
-    double tol = types[i] == CDDP_F32 ? TOL_F32 : TOL_HALF;
-    size_t wc = CPU->attention_ws_bytes(B, T, H, D), wg = GPU->attention_ws_bytes(B, T, H, D);
-    pair *qkv = pu_rand(nq, -2, 2), *out = pu_zero(no * 4), *ws = pu_zero(wc > wg ? wc : wg);
-    CPU->attention_fwd(PH(qkv), PH(out), ws->h, B, T, H, D, types[i]);
-    GPU->attention_fwd(PD(qkv), PD(out), ws->d, B, T, H, D, types[i]);
-    pu_check("attention out", out, no, tol);
-    pair *dout = pu_rand(no, -1, 1), *dqkv = pu_zero(nq * 4);
-    CPU->attention_bwd(PH(dout), PH(qkv), PH(out), ws->h, PH(dqkv), B, T, H, D, types[i]);
-    GPU->attention_bwd(PD(dout), PD(qkv), PD(out), ws->d, PD(dqkv), B, T, H, D, types[i]);
-    pu_check("attention dqkv", dqkv, nq, tol);
-    pu_free_all();
-  }
+  for (int i = 0; i < 3; i++)
+    attention_case(2, 13, 3, 8, types[i], types[i] == CDDP_F32 ? TOL_F32 : TOL_HALF);
 }
 
 /* cuDNN's fused attention (--attention cudnn) against the CPU backend, at the
@@ -268,23 +270,10 @@ static void t_attention_cudnn(void **state) {
     skip();
   }
   pu_seed(6);
-  const cddp_dtype types[2] = {CDDP_F16, CDDP_BF16};
   const int shapes[2][4] = {{4, 50, 4, 24}, {2, 197, 6, 64}}; /* B, T, H, D */
   for (int s = 0; s < 2; s++) {
-    const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], D = shapes[s][3];
-    size_t nq = (size_t)B * T * 3 * H * D, no = (size_t)B * T * H * D;
-    size_t wc = CPU->attention_ws_bytes(B, T, H, D), wg = GPU->attention_ws_bytes(B, T, H, D);
-    for (int i = 0; i < 2; i++) {
-      pair *qkv = pu_rand(nq, -2, 2), *out = pu_zero(no * 4), *ws = pu_zero(wc > wg ? wc : wg);
-      CPU->attention_fwd(PH(qkv), PH(out), ws->h, B, T, H, D, types[i]);
-      GPU->attention_fwd(PD(qkv), PD(out), ws->d, B, T, H, D, types[i]);
-      pu_check("cudnn attention out", out, no, TOL_HALF);
-      pair *dout = pu_rand(no, -1, 1), *dqkv = pu_zero(nq * 4);
-      CPU->attention_bwd(PH(dout), PH(qkv), PH(out), ws->h, PH(dqkv), B, T, H, D, types[i]);
-      GPU->attention_bwd(PD(dout), PD(qkv), PD(out), ws->d, PD(dqkv), B, T, H, D, types[i]);
-      pu_check("cudnn attention dqkv", dqkv, nq, TOL_HALF);
-      pu_free_all();
-    }
+    attention_case(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], CDDP_F16, TOL_HALF);
+    attention_case(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], CDDP_BF16, TOL_HALF);
   }
   cddp_cuda_set_attention(0);
 }
