@@ -68,6 +68,15 @@ static size_t layout(const cddp_data_info *in, int cap, cddp_batch *b, uint8_t *
   return off;
 }
 
+/* Augmentation works on the batch's images (a schema whose layout has them). */
+static int has_images(const cddp_data_info *in) {
+  cddp_batch_field f[CDDP_BATCH_MAX_FIELDS];
+  int nf = cddp_batch_fields(in, f);
+  for (int i = 0; i < nf; i++)
+    if (f[i].off == offsetof(cddp_batch, images)) return 1;
+  return 0;
+}
+
 /* Reads and checks the n rows w->idx into the slot (sampler already asked). */
 static void fill(worker *w, slot *sl, int n, int64_t epoch) {
   cddp_loader *l = w->l;
@@ -190,7 +199,7 @@ cddp_loader *cddp_loader_open(const char *path, const cddp_loader_opts *o) {
   if (o->augment.crop_pad < 0)
     cddp_die(CDDP_EXIT_USAGE, "loader: crop padding must be >= 0 (got %d)", o->augment.crop_pad);
   int augment = !o->eval && cddp_augment_active(&o->augment);
-  if (augment && l->info.schema != CDDP_SCHEMA_IMAGE)
+  if (augment && !has_images(&l->info))
     cddp_die(CDDP_EXIT_USAGE, "%s: image augmentation needs a cddp.image.v1 dataset", path);
   l->nworkers = o->threads > 0 ? o->threads : 1;
   l->workers = cddp_xcalloc(sizeof(worker) * (size_t)l->nworkers, "loader threads");

@@ -1,7 +1,8 @@
 /* The test-only schema of schema_points.c, registered from tests/ with one
  * table line: the descriptor table finds it, the writer writes it, a file of
  * it opens, the loader batches it and checks its values (exit 3 naming file,
- * row and column), and `cddp info` describes it. */
+ * row and column), refuses image augmentation (no images in its batches),
+ * and `cddp info` describes it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,6 +112,21 @@ static void test_bad_values(void **s) {
   assert_non_null(strstr(err, want));
 }
 
+static void load_flipped(void *arg) {
+  cddp_loader_opts o = {.world = 1, .batch = 4, .shuffle = CDDP_SHUFFLE_NONE, .augment = {.hflip = 1}};
+  cddp_loader_close(cddp_loader_open(arg, &o));
+}
+
+/* Augmentation needs images in the batch layout; points have none. */
+static void test_no_augment(void **s) {
+  (void)s;
+  char p[128], err[1024];
+  path_of(p, sizeof p, "flip.h5");
+  write_points(p, -1, 0, -1);
+  assert_int_equal(run_child(load_flipped, p, err, sizeof err), 2);
+  assert_non_null(strstr(err, "image augmentation needs"));
+}
+
 typedef struct {
   const char *file, *out;
 } info_args;
@@ -151,6 +167,7 @@ int main(void) {
       cmocka_unit_test(test_registered),
       cmocka_unit_test(test_write_open_load),
       cmocka_unit_test(test_bad_values),
+      cmocka_unit_test(test_no_augment),
       cmocka_unit_test(test_info),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
