@@ -46,7 +46,7 @@ typedef struct {
 
 typedef struct cddp_schema_desc {
   cddp_schema id;
-  const char *name;   /* the root attribute `schema` */
+  const char *name;   /* the root attribute `schema`, as in its schema_list.h line */
   const char *metric; /* evaluation: "ctr", "class" or "retrieval" (cddp_metrics_kind_name) */
   int ncols;
   cddp_col_spec cols[CDDP_DS_MAX_COLS]; /* column numbers of dataset.h */

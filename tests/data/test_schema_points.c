@@ -51,6 +51,10 @@ static void test_registered(void **s) {
   assert_ptr_equal(cddp_schema_get(CDDP_SCHEMA_POINTS), &cddp_schema_points);
   assert_ptr_equal(cddp_schema_find("cddp.ctr.v1"), &cddp_schema_ctr);
   assert_int_equal(CDDP_SCHEMA_END, 5); /* ctr, twotower, image and the test schema, from 1 */
+  for (int k = 1; k < CDDP_SCHEMA_END; k++) { /* each descriptor agrees with its table line */
+    assert_int_equal(cddp_schema_get((cddp_schema)k)->id, k);
+    assert_string_equal(cddp_schema_get((cddp_schema)k)->name, cddp_schema_name((cddp_schema)k));
+  }
   char names[256];
   cddp_schema_list_names(names, sizeof names);
   assert_string_equal(names, "cddp.ctr.v1, cddp.twotower.v1, cddp.image.v1 or cddp.test_points.v1");
