@@ -40,12 +40,8 @@ NICE=${NICE:-0}
 if [ -n "${AUTOGROUP_NICE:-}" ]; then
   echo "$AUTOGROUP_NICE" >/proc/self/autogroup || exit 1
 fi
-FM=${FMNIST:-/usr/share/datasets/fashion-mnist}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mkdir -p "$D"
-[ -f "$D/fmnist.h5" ] || "$CDDP" convert idx "$FM/train-images-idx3-ubyte.gz" \
-  "$FM/train-labels-idx1-ubyte.gz" "$D/fmnist.h5" >/dev/null || exit 1
-[ -f "$D/ctr.h5" ] || "$CDDP" gen ctr "$D/ctr.h5" --rows 400000 --seed 5 --quiet || exit 1
+. "$(dirname "$0")/bench_data.sh"
+bench_data "$CDDP" "$D" 400000 || exit 1
 
 echo "# bench_scaling: $(date -u '+%F %T UTC'), commit $(git rev-parse --short HEAD 2>/dev/null)," \
   "$(getconf _NPROCESSORS_ONLN) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"

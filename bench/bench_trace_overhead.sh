@@ -9,12 +9,8 @@ set -u
 CDDP=${1:-build/cddp}
 D=${2:-/tmp/cddp_bench_trace}
 REPS=${REPS:-5} STEPS=${STEPS:-30} MODELS=${MODELS:-"vit dlrm"}
-FM=${FMNIST:-/usr/share/datasets/fashion-mnist}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mkdir -p "$D"
-[ -f "$D/fmnist.h5" ] || "$CDDP" convert idx "$FM/train-images-idx3-ubyte.gz" \
-  "$FM/train-labels-idx1-ubyte.gz" "$D/fmnist.h5" >/dev/null || exit 1
-[ -f "$D/ctr.h5" ] || "$CDDP" gen ctr "$D/ctr.h5" --rows 200000 --seed 5 --quiet || exit 1
+. "$(dirname "$0")/bench_data.sh"
+bench_data "$CDDP" "$D" 200000 || exit 1
 echo "# bench_trace_overhead: $(date -u '+%F %T UTC'), commit $(git rev-parse --short HEAD 2>/dev/null)," \
   "$(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS STEPS=$STEPS"
 rm -f "$D/results.txt"

@@ -18,12 +18,8 @@ D=${2:-/tmp/cddp_validate}
 REPS=${REPS:-2} STEPS=${STEPS:-12} NETNS=${NETNS:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 NH=$here/../tests/multihost/netns-hosts.sh
-FM=${FMNIST:-/usr/share/datasets/fashion-mnist}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mkdir -p "$D"
-[ -f "$D/fmnist.h5" ] || "$B/cddp" convert idx "$FM/train-images-idx3-ubyte.gz" \
-  "$FM/train-labels-idx1-ubyte.gz" "$D/fmnist.h5" >/dev/null || exit 1
-[ -f "$D/ctr.h5" ] || "$B/cddp" gen ctr "$D/ctr.h5" --rows 200000 --seed 5 --quiet || exit 1
+. "$(dirname "$0")/bench_data.sh"
+bench_data "$B/cddp" "$D" 200000 || exit 1
 echo "# validate_model: $(date -u '+%F %T UTC'), commit $(git -C "$here" rev-parse --short HEAD)," \
   "$(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS STEPS=$STEPS"
 PERF=(-b 4K -e 16M -f 4 -w 3 -n 10)
