@@ -32,6 +32,15 @@ void cpu_add(float *out, const float *a, const float *b, size_t n) {
     add_range(out, a, b, bk * BLK, n < (bk + 1) * BLK ? n : (bk + 1) * BLK);
 }
 
+void cpu_scale_rows(float *x, int ld, int rows, int cols, const float *f) {
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols >= CPU_PAR_MIN)
+  for (int r = 0; r < rows; r++) {
+    float a = f[r], *xr = x + (size_t)r * ld;
+#pragma omp simd
+    for (int c = 0; c < cols; c++) xr[c] *= a;
+  }
+}
+
 void cpu_copy2d(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
   if (rows <= 0 || cols <= 0) return;
   if (ldd == cols && lds == cols) {

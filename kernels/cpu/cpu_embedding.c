@@ -1,4 +1,5 @@
-/* Embedding bags (forward, sparse backward), coalescing of (id, row) pairs,
+/* Embedding bags (fixed-width and segmented; forward, sparse backward),
+ * coalescing of (id, row) pairs,
  * and scatter-add into a dense table.
  *
  * Sparse outputs are made deterministic by a stable LSD radix sort of the
@@ -152,6 +153,29 @@ void cpu_sparse_coalesce(const int32_t *ids, const float *rows, int n, int dim, 
 }
 
 /* Serial over pairs (ids may repeat), vectorised over dim. */
+void cpu_embbag_seg_fwd(const float *table, int dim, const int32_t *ids, const int32_t *ends,
+                        int nseg, float *out, int ldo) {
+#pragma omp parallel for schedule(static) if (nseg > 0 && (size_t)ends[nseg - 1] * dim >= CPU_PAR_MIN)
+  for (int s = 0; s < nseg; s++) {
+    float *o = out + (size_t)s * ldo;
+    for (int d = 0; d < dim; d++) o[d] = 0.0f;
+    for (int k = s ? ends[s - 1] : 0; k < ends[s]; k++) {
+      if (ids[k] < 0) continue;
+      const float *row = table + (size_t)ids[k] * dim;
+#pragma omp simd
+      for (int d = 0; d < dim; d++) o[d] += row[d];
+    }
+  }
+}
+
+void cpu_embbag_seg_bwd(const float *dout, int ldo, const int32_t *ends, int nseg, int dim,
+                        float *rows) {
+#pragma omp parallel for schedule(static) if (nseg > 0 && (size_t)ends[nseg - 1] * dim >= CPU_PAR_MIN)
+  for (int s = 0; s < nseg; s++)
+    for (int k = s ? ends[s - 1] : 0; k < ends[s]; k++)
+      memcpy(rows + (size_t)k * dim, dout + (size_t)s * ldo, (size_t)dim * sizeof(float));
+}
+
 void cpu_sparse_to_dense(const int32_t *ids, const float *rows, int n, int dim, float *dense) {
   for (int i = 0; i < n; i++) {
     if (ids[i] < 0) continue;

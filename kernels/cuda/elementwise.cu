@@ -1,4 +1,4 @@
-/* Elementwise ops: activations, fill/scale/axpy/add, 2-D copies and casts.
+/* Elementwise ops: activations, fill/scale/axpy/add, row scaling, 2-D copies and casts.
  * Grid-stride loops over size_t indices. */
 #include "kernels/cuda/cuda_common.h"
 
@@ -25,6 +25,13 @@ static __global__ void axpy_kernel(float *y, const float *x, size_t n, float a) 
 }
 static __global__ void add_kernel(float *out, const float *a, const float *b, size_t n) {
   GRID_LOOP(i, n) out[i] = a[i] + b[i];
+}
+static __global__ void scale_rows_kernel(float *x, int ld, int rows, int cols, const float *f) {
+  size_t total = (size_t)rows * cols;
+  GRID_LOOP(i, total) {
+    size_t r = i / cols, c = i % cols;
+    x[r * ld + c] *= f[r];
+  }
 }
 static __global__ void copy2d_kernel(float *dst, int ldd, const float *src, int lds, int rows,
                                      int cols) {
@@ -63,6 +70,10 @@ void cu_fill(float *x, size_t n, float v) { LAUNCH1(fill_kernel, n, x, n, v); }
 void cu_scale(float *x, size_t n, float alpha) { LAUNCH1(scale_kernel, n, x, n, alpha); }
 void cu_axpy(float *y, const float *x, size_t n, float alpha) { LAUNCH1(axpy_kernel, n, y, x, n, alpha); }
 void cu_add(float *out, const float *a, const float *b, size_t n) { LAUNCH1(add_kernel, n, out, a, b, n); }
+void cu_scale_rows(float *x, int ld, int rows, int cols, const float *f) {
+  size_t total = (size_t)(rows > 0 ? rows : 0) * (size_t)(cols > 0 ? cols : 0);
+  LAUNCH1(scale_rows_kernel, total, x, ld, rows, cols, f);
+}
 void cu_copy2d(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
   size_t total = (size_t)(rows > 0 ? rows : 0) * (size_t)(cols > 0 ? cols : 0);
   LAUNCH1(copy2d_kernel, total, dst, ldd, src, lds, rows, cols);

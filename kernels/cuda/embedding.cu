@@ -46,6 +46,55 @@ void cu_embbag_fwd(const float *table, int dim, const int32_t *ids, int ids_ld, 
   cuLaunchCheck();
 }
 
+/* Segmented bags: one thread per (segment, column) sums its ids in order
+ * (the CPU's order: same bits); backward, one thread per (id, column) finds
+ * its segment by binary search over ends. */
+static __global__ void embbag_seg_fwd_kernel(const float *table, int dim, const int32_t *ids,
+                                             const int32_t *ends, int nseg, float *out, int ldo) {
+  size_t total = (size_t)nseg * dim;
+  GRID_LOOP(k, total) {
+    size_t s = k / dim;
+    int d = (int)(k % dim);
+    float sum = 0.0f;
+    for (int j = s ? ends[s - 1] : 0; j < ends[s]; j++)
+      if (ids[j] >= 0) sum += table[(size_t)ids[j] * dim + d];
+    out[s * ldo + d] = sum;
+  }
+}
+
+void cu_embbag_seg_fwd(const float *table, int dim, const int32_t *ids, const int32_t *ends,
+                       int nseg, float *out, int ldo) {
+  size_t total = (size_t)(nseg > 0 ? nseg : 0) * (dim > 0 ? dim : 0);
+  if (!total) return;
+  embbag_seg_fwd_kernel<<<cu_grid(total, 256), 256, 0, g_cu.compute>>>(table, dim, ids, ends, nseg,
+                                                                       out, ldo);
+  cuLaunchCheck();
+}
+
+static __global__ void embbag_seg_bwd_kernel(const float *dout, int ldo, const int32_t *ends,
+                                             int nseg, int dim, float *rows) {
+  size_t total = (size_t)ends[nseg - 1] * dim;
+  GRID_LOOP(k, total) {
+    int j = (int)(k / dim), lo = 0, hi = nseg - 1; /* the first segment whose end is > j */
+    while (lo < hi) {
+      int mid = (lo + hi) / 2;
+      if (ends[mid] > j) hi = mid;
+      else lo = mid + 1;
+    }
+    rows[k] = dout[(size_t)lo * ldo + k % dim];
+  }
+}
+
+/* The id count is on the device (ends[nseg-1]): the grid is sized by the
+ * segments and the grid-stride loop covers every id. */
+void cu_embbag_seg_bwd(const float *dout, int ldo, const int32_t *ends, int nseg, int dim,
+                       float *rows) {
+  if (nseg <= 0 || dim <= 0) return;
+  embbag_seg_bwd_kernel<<<cu_grid((size_t)nseg * dim, 256), 256, 0, g_cu.compute>>>(
+      dout, ldo, ends, nseg, dim, rows);
+  cuLaunchCheck();
+}
+
 /* ---- sort-based segmented sums ---------------------------------------------- */
 struct seg_ws {
   int32_t *kin, *vin, *kout, *vout, *uniq, *counts, *offsets, *nruns;

@@ -44,6 +44,8 @@ CDDP_OP(void, act_fwd, (cddp_act act, const float *x, float *y, size_t n))
 /* ---- elementwise / copies --------------------------------------------- */
 CDDP_OP(void, fill, (float *x, size_t n, float v))
 CDDP_OP(void, scale, (float *x, size_t n, float alpha))                  /* x *= alpha */
+/* x[r*ld + c] *= f[r] for r < rows, c < cols (a factor per row) */
+CDDP_OP(void, scale_rows, (float *x, int ld, int rows, int cols, const float *f))
 CDDP_OP(void, axpy, (float *y, const float *x, size_t n, float alpha))   /* y += alpha x */
 /* out = a + b (out may alias a or b) */
 CDDP_OP(void, add, (float *out, const float *a, const float *b, size_t n))
@@ -120,6 +122,16 @@ CDDP_OP(void, sparse_coalesce, (const int32_t *ids, const float *rows, int n, in
 /* dense[id*dim + d] += rows[i*dim + d] (for tables reduced densely) */
 CDDP_OP(void, sparse_to_dense, (const int32_t *ids, const float *rows, int n, int dim,
         float *dense))
+/* Segmented bags (PyTorch's EmbeddingBag with offsets): segment s holds
+ * ids[ends[s-1] .. ends[s]) (ends[-1] = 0, ends non-decreasing), any length.
+ * Forward sums its rows: out[s*ldo + d] = sum of table[id*dim + d] (zeros for
+ * an empty segment), in id order. Backward gives each id its segment's
+ * gradient, unmerged: rows[k*dim + d] = dout[s*ldo + d] for every k of
+ * segment s (ends[nseg-1] rows written; coalesce them with sparse_coalesce). */
+CDDP_OP(void, embbag_seg_fwd, (const float *table, int dim, const int32_t *ids,
+        const int32_t *ends, int nseg, float *out, int ldo))
+CDDP_OP(void, embbag_seg_bwd, (const float *dout, int ldo, const int32_t *ends, int nseg, int dim,
+        float *rows))
 
 /* ---- model-specific ---------------------------------------------------------- */
 /* DLRM dot interaction. T: [B, F, D] (feature 0 = bottom-MLP output).

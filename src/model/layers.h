@@ -153,16 +153,18 @@ void cddp_embbag_bwd(cddp_embbag *e, const cddp_lctx *c, const float *dout, int 
                      const cddp_ready_hook *h);
 
 /* ---- embedding tables sharded across ranks ------------------------------------------
- * Forward: each rank sends every valid id (bags: each id of the bag) to the
- * rank holding its row (bucketed by owner; counts first, then ids, both
- * all-to-all), owners look their rows up and send the vectors back, and the
- * sender pools them into its output (sum, or mean over the valid ids).
- * Backward sends the output gradients the same way, and owners coalesce them
- * into their shard's sparse gradient (sp_ids, sp_rows, sp_n: local row ids,
- * averaged over ranks) for the optimizer. The bucketing runs on the host from
- * host-visible ids (the device batch's host copy); the received counts come
- * back to the host once per forward. Everything else runs through ops.h, on
- * any backend, except mean-pooled bags (CPU only). */
+ * Forward: each rank sends every valid id to the rank holding its row
+ * (bucketed by owner; counts first, then ids, both all-to-all). A bag's ids
+ * that go to one owner form a fragment (one per sample, table and owner, as
+ * TorchRec's); owners sum each fragment (embbag_seg_fwd; a bag of one id is a
+ * plain lookup) and send one vector per fragment back, and the sender adds
+ * the fragments into its output (a mean scales each by 1/the bag's valid ids
+ * first). Backward sends one gradient per fragment the same way; owners give
+ * it to every id of the fragment and coalesce them into their shard's sparse
+ * gradient (sp_ids, sp_rows, sp_n: local row ids, averaged over ranks) for
+ * the optimizer. The bucketing runs on the host from host-visible ids (the
+ * device batch's host copy); the received counts come back to the host once
+ * per forward. Everything else runs through ops.h, on any backend. */
 #define CDDP_SHEMB_MAX 64
 typedef struct {
   int n, D, world, rank, B, ldo;
@@ -171,23 +173,29 @@ typedef struct {
   int pid[CDDP_SHEMB_MAX];    /* parameter id */
   int64_t rows[CDDP_SHEMB_MAX], first[CDDP_SHEMB_MAX], count[CDDP_SHEMB_MAX];
   int row_wise[CDDP_SHEMB_MAX], owner[CDDP_SHEMB_MAX];
-  int any_mean;
+  int any_mean;               /* some mean-pooled bag of more than one id */
+  int any_bag;                /* some bag of more than one id: fragments travel with ends */
+  int ncnt;                   /* counts per (rank): n ids, then n fragments if any_bag */
   const cddp_model_comm *mc;
   double *wait_ms, *bytes;    /* the model's counters */
   /* wire types: vectors owner -> source (F16/BF16 under AMP), gradients
    * source -> owner (--grad-compress); F32: no casts, no half buffers */
   cddp_dtype fwd_t, grad_t;
   /* host (pinned on CUDA), allocated at plan time */
-  int32_t *h_cnt_send, *h_cnt_recv; /* [W][n] ids per (rank, table) */
-  int32_t *h_at;                /* [W][n] next send position per (rank, table) */
-  int32_t *h_send_ids, *h_perm; /* [scap] local ids in send order; sample*n + table */
-  int32_t *h_row;               /* [scap] output row (of D floats) each id pools into */
-  float *h_inv;                 /* [B*n] 1/(valid ids) of each mean bag, else 1 */
+  int32_t *h_cnt_send, *h_cnt_recv; /* [W][ncnt] ids (then fragments) per (rank, table) */
+  int32_t *h_at, *h_fat, *h_eat; /* [W][n] next id, fragment, end position per (rank, table) */
+  int32_t *h_rid, *h_rend, *h_rfrag; /* [W][n] received: id, end (in recv), fragment offsets */
+  int32_t *h_mark;              /* [3W] per owner: last sample, its fragment's end slot, ids so far */
+  int32_t *h_send;              /* [ssend] per rank: ids (rank, table, sample, bag slot), then
+                                 * the fragments' ends of the tables with bags (block-relative) */
+  int32_t *h_row;               /* [scap] output row (of D floats) of each fragment sent */
+  float *h_finv;                /* [scap] 1/(the bag's valid ids) of each fragment for a mean, else 1 */
   /* device (planned activations) */
-  int32_t *cnt_send, *cnt_recv, *send_ids, *row; /* copies of the host arrays */
-  int32_t *recv_ids;            /* [rcap] ids owners received */
-  float *vec_out, *vec_in;      /* [rcap*D] owners' lookups; [scap*D] vectors back */
-  float *g_send, *g_recv;       /* [scap*D]; [rcap*D] output gradients */
+  int32_t *cnt_send, *cnt_recv, *send, *row; /* copies of the host arrays */
+  float *finv;
+  int32_t *recv;                /* [rrecv] ids and ends owners received, laid out as h_send */
+  float *vec_out, *vec_in;      /* [rcap*D] owners' fragment sums; [scap*D] fragments back */
+  float *g_send, *g_recv;       /* [scap*D]; [rcap*D] fragments' output gradients */
   void *fwd_out_h, *fwd_in_h;   /* [rcap*D], [scap*D] of fwd_t */
   void *grad_send_h, *grad_recv_h; /* [scap*D], [rcap*D] of grad_t */
   float *zeros;                 /* [B*D] zeros: clears the output slots */
@@ -199,13 +207,14 @@ typedef struct {
   int accum;                    /* micro-steps per optimizer step (--grad-accum) */
   const int *micro;             /* the model's current micro-step (0-based) */
   void *ws;                     /* scratch: sparse_coalesce */
-  size_t scap, rcap;
+  size_t scap, rcap;            /* ids (and so fragments) sent, received at most */
+  size_t ssend, rrecv;          /* ints of send, recv: ids, plus as many ends with bags */
   /* host, fixed at init: byte counts/displacements per rank: counts, ids,
    * vectors (owner side send/receive), gradients (source side send/receive) */
   size_t *cb, *cd, *sb, *sd, *rb, *rd, *fsb, *fsd, *frb, *frd, *gsb, *gsd, *grb, *grd;
   void *h_vec, *h_grad;         /* in-flight collectives */
-  int nsent;                    /* ids this rank sent in the last forward */
-  size_t nrecv;                 /* ids it received (as an owner) */
+  int nfsent;                   /* fragments this rank sent in the last forward */
+  size_t nfrecv;                /* fragments it received (as an owner) */
   int nb;                       /* samples of the last forward */
   const cddp_backend *be;
 } cddp_shemb;

@@ -50,6 +50,7 @@ int cddp_shemb_add(cddp_shemb *s, cddp_params *ps, const char *name, int64_t row
   s->row_wise[t] = row_wise, s->owner[t] = owner, s->bag[t] = bag, s->mean[t] = mean;
   s->slot[t] = slot;
   s->any_mean |= mean && bag > 1;
+  s->any_bag |= bag > 1;
   return id;
 }
 
@@ -62,11 +63,9 @@ static void *host_array(cddp_shemb *s, size_t bytes) {
 void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) {
   int W = s->world, n = s->n, D = s->D;
   if (!n) return;
-  if (c->be->is_device && s->any_mean)
-    cddp_die(CDDP_EXIT_USAGE, "sharded mean-pooled embedding bags (two_tower's history) run on "
-             "--device cpu only; keep that table replicated on %s", c->be->name);
   s->be = c->be;
   s->B = B;
+  s->ncnt = s->any_bag ? 2 * n : n;
   size_t ids = 0, held = 0, maxt = 1;
   for (int t = 0; t < n; t++) {
     size_t k = (size_t)B * s->bag[t];
@@ -76,13 +75,17 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
   }
   s->scap = ids ? ids : 1;
   s->rcap = held ? (size_t)W * held : 1; /* every rank's ids might land here */
-  size_t i4 = sizeof(int32_t), f4 = sizeof(float), wn = (size_t)W * n;
+  /* a fragment holds at least one id: as many ends as ids at most */
+  s->ssend = s->any_bag ? 2 * s->scap : s->scap;
+  s->rrecv = s->any_bag ? 2 * s->rcap : s->rcap;
+  size_t i4 = sizeof(int32_t), f4 = sizeof(float), wc = (size_t)W * s->ncnt;
   size_t wt = (size_t)s->accum * W * maxt;
-  s->cnt_send = cddp_plan_act(p, wn * i4);
-  s->cnt_recv = cddp_plan_act(p, wn * i4);
-  s->send_ids = cddp_plan_act(p, s->scap * i4);
+  s->cnt_send = cddp_plan_act(p, wc * i4);
+  s->cnt_recv = cddp_plan_act(p, wc * i4);
+  s->send = cddp_plan_act(p, s->ssend * i4);
   s->row = cddp_plan_act(p, s->scap * i4);
-  s->recv_ids = cddp_plan_act(p, s->rcap * i4);
+  s->finv = s->any_mean ? cddp_plan_act(p, s->scap * f4) : NULL;
+  s->recv = cddp_plan_act(p, s->rrecv * i4);
   s->vec_out = cddp_plan_act(p, s->rcap * D * f4);
   s->vec_in = cddp_plan_act(p, s->scap * D * f4);
   s->g_send = cddp_plan_act(p, s->scap * D * f4);
@@ -115,14 +118,16 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
                     &s->fsd, &s->frb, &s->frd, &s->gsb, &s->gsd, &s->grb, &s->grd};
     for (size_t k = 0; k < sizeof a / sizeof *a; k++)
       *a[k] = cddp_xcalloc(sizeof(size_t) * (size_t)W, "sharded embedding counts");
-    for (int r = 0; r < W; r++) s->cb[r] = (size_t)n * i4, s->cd[r] = (size_t)r * n * i4;
-    s->h_cnt_send = host_array(s, wn * i4);
-    s->h_cnt_recv = host_array(s, wn * i4);
-    s->h_at = host_array(s, wn * i4);
-    s->h_send_ids = host_array(s, s->scap * i4);
-    s->h_perm = host_array(s, s->scap * i4);
+    for (int r = 0; r < W; r++) s->cb[r] = (size_t)s->ncnt * i4, s->cd[r] = (size_t)r * s->ncnt * i4;
+    size_t wn = (size_t)W * n * i4;
+    s->h_cnt_send = host_array(s, wc * i4);
+    s->h_cnt_recv = host_array(s, wc * i4);
+    int32_t **h[] = {&s->h_at, &s->h_fat, &s->h_eat, &s->h_rid, &s->h_rend, &s->h_rfrag};
+    for (size_t k = 0; k < sizeof h / sizeof *h; k++) *h[k] = host_array(s, wn);
+    s->h_mark = host_array(s, 3 * (size_t)W * i4);
+    s->h_send = host_array(s, s->ssend * i4);
     s->h_row = host_array(s, s->scap * i4);
-    s->h_inv = host_array(s, (size_t)B * n * f4);
+    s->h_finv = host_array(s, s->scap * f4);
   }
 }
 
@@ -136,13 +141,92 @@ static int owner_of(const cddp_shemb *s, int t, int32_t id, int32_t *local) {
   return q;
 }
 
-/* x[k] *= f[perm[k]] for the first m rows of D floats (mean bags; host memory, CPU backend) */
-static void scale_rows(const cddp_shemb *s, float *x, int m) {
-  for (int k = 0; k < m; k++) {
-    float f = s->h_inv[s->h_perm[k]];
-    if (f != 1.0f)
-      for (int d = 0; d < s->D; d++) x[(size_t)k * s->D + d] *= f;
+/* ids and fragments of table t in a [W][ncnt] count array, rank r */
+static int n_ids(const cddp_shemb *s, const int32_t *cnt, int r, int t) {
+  return cnt[r * s->ncnt + t];
+}
+static int n_frags(const cddp_shemb *s, const int32_t *cnt, int r, int t) {
+  return cnt[r * s->ncnt + (s->any_bag ? s->n + t : t)];
+}
+
+/* Buckets the valid ids by owner into h_send: per rank, the ids in (table,
+ * sample, bag slot) order, then for each table with bags the end of each
+ * fragment (ids so far in the rank's block of that table); h_row/h_finv per
+ * fragment, in (rank, table, sample) order. Returns the ints to send. */
+static int bucket(cddp_shemb *s, const int32_t *const *ids, const int *ld, int n) {
+  int W = s->world, T = s->n, D = s->D;
+  int32_t *cnt = s->h_cnt_send, *last = s->h_mark, *cur = s->h_mark + W, *k_in = s->h_mark + 2 * W;
+  int32_t local;
+  memset(cnt, 0, sizeof(int32_t) * (size_t)W * s->ncnt);
+  for (int t = 0; t < T; t++) {
+    for (int r = 0; r < W; r++) last[r] = -1;
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < s->bag[t]; j++) {
+        int32_t id = ids[t][(size_t)i * ld[t] + j];
+        if (id < 0) continue;
+        int q = owner_of(s, t, id, &local);
+        cnt[q * s->ncnt + t]++;
+        if (s->any_bag && last[q] != i) last[q] = i, cnt[q * s->ncnt + T + t]++;
+      }
   }
+  int pos = 0, frag = 0;
+  for (int r = 0; r < W; r++) {
+    s->sd[r] = (size_t)pos * sizeof(int32_t);
+    for (int t = 0; t < T; t++) s->h_at[r * T + t] = pos, pos += n_ids(s, cnt, r, t);
+    for (int t = 0; t < T; t++)
+      if (s->bag[t] > 1) s->h_eat[r * T + t] = pos, pos += n_frags(s, cnt, r, t);
+    for (int t = 0; t < T; t++) s->h_fat[r * T + t] = frag, frag += n_frags(s, cnt, r, t);
+    s->sb[r] = (size_t)pos * sizeof(int32_t) - s->sd[r];
+  }
+  for (int t = 0; t < T; t++) {
+    for (int r = 0; r < W; r++) last[r] = -1, k_in[r] = 0;
+    for (int i = 0; i < n; i++) {
+      const int32_t *bag = ids[t] + (size_t)i * ld[t];
+      int valid = 0;
+      for (int j = 0; j < s->bag[t]; j++) valid += bag[j] >= 0;
+      float inv = s->mean[t] && valid > 1 ? 1.0f / (float)valid : 1.0f;
+      int32_t row = (int32_t)(((size_t)i * s->ldo + s->slot[t]) / D);
+      for (int j = 0; j < s->bag[t]; j++) {
+        if (bag[j] < 0) continue;
+        int q = owner_of(s, t, bag[j], &local);
+        s->h_send[s->h_at[q * T + t]++] = local;
+        if (last[q] != i) { /* the first id of sample i for owner q: a new fragment */
+          int f = s->h_fat[q * T + t]++;
+          last[q] = i, s->h_row[f] = row, s->h_finv[f] = inv;
+          if (s->bag[t] > 1) cur[q] = s->h_eat[q * T + t]++;
+        }
+        if (s->bag[t] > 1) s->h_send[cur[q]] = ++k_in[q];
+      }
+    }
+  }
+  s->nfsent = frag;
+  return pos;
+}
+
+/* Sizes the collectives from the counts sent and received, and locates each
+ * (rank, table) block of ids, ends and fragments in the receive buffers. */
+static void layout(cddp_shemb *s) {
+  int W = s->world, T = s->n;
+  const int32_t *cs = s->h_cnt_send, *cr = s->h_cnt_recv;
+  size_t pos = 0, fs = 0, fr = 0, fe = cddp_dtype_size(s->fwd_t) * s->D;
+  size_t ge = cddp_dtype_size(s->grad_t) * s->D;
+  for (int r = 0; r < W; r++) {
+    size_t start = pos, ns = 0, nr = 0;
+    for (int t = 0; t < T; t++) s->h_rid[r * T + t] = (int32_t)pos, pos += n_ids(s, cr, r, t);
+    for (int t = 0; t < T; t++) {
+      s->h_rend[r * T + t] = s->bag[t] > 1 ? (int32_t)pos : -1;
+      if (s->bag[t] > 1) pos += n_frags(s, cr, r, t);
+      s->h_rfrag[r * T + t] = (int32_t)(fr + nr);
+      ns += n_frags(s, cs, r, t), nr += n_frags(s, cr, r, t);
+    }
+    if (pos > s->rrecv)
+      cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: %zu ids received, planned %zu", pos, s->rrecv);
+    s->rb[r] = (pos - start) * 4, s->rd[r] = start * 4;
+    s->fsb[r] = nr * fe, s->fsd[r] = fr * fe, s->frb[r] = ns * fe, s->frd[r] = fs * fe;
+    s->gsb[r] = ns * ge, s->gsd[r] = fs * ge, s->grb[r] = nr * ge, s->grd[r] = fr * ge;
+    fs += ns, fr += nr;
+  }
+  s->nfrecv = fr;
 }
 
 void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *const *ids,
@@ -152,68 +236,30 @@ void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *cons
   if (!T) return;
   if (n > s->B) cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: batch %d > planned %d", n, s->B);
   s->nb = n;
-  /* bucket the valid ids by owner: send order is (rank, table, sample, bag slot) */
-  memset(s->h_cnt_send, 0, sizeof(int32_t) * (size_t)W * T);
-  int32_t local;
-  for (int t = 0; t < T; t++)
-    for (int i = 0; i < n; i++) {
-      int valid = 0;
-      for (int j = 0; j < s->bag[t]; j++) {
-        int32_t id = ids[t][(size_t)i * ld[t] + j];
-        if (id < 0) continue;
-        s->h_cnt_send[owner_of(s, t, id, &local) * T + t]++;
-        valid++;
-      }
-      s->h_inv[(size_t)i * T + t] = s->mean[t] && valid > 1 ? 1.0f / (float)valid : 1.0f;
-    }
-  int pos = 0;
-  for (int k = 0; k < W * T; k++) s->h_at[k] = pos, pos += s->h_cnt_send[k];
-  s->nsent = pos;
-  for (int t = 0; t < T; t++)
-    for (int i = 0; i < n; i++)
-      for (int j = 0; j < s->bag[t]; j++) {
-        int32_t id = ids[t][(size_t)i * ld[t] + j];
-        if (id < 0) continue;
-        int k = s->h_at[owner_of(s, t, id, &local) * T + t]++;
-        s->h_send_ids[k] = local;
-        s->h_perm[k] = i * T + t;
-        s->h_row[k] = (int32_t)(((size_t)i * s->ldo + s->slot[t]) / D);
-      }
-  size_t wn = sizeof(int32_t) * (size_t)W * T, i4 = sizeof(int32_t);
-  be->memcpy_h2d(s->cnt_send, s->h_cnt_send, wn, be->compute);
-  if (pos) {
-    be->memcpy_h2d(s->send_ids, s->h_send_ids, (size_t)pos * i4, be->compute);
-    be->memcpy_h2d(s->row, s->h_row, (size_t)pos * i4, be->compute);
-  }
+  int pos = bucket(s, ids, ld, n), nf = s->nfsent;
+  size_t wc = sizeof(int32_t) * (size_t)W * s->ncnt, i4 = sizeof(int32_t);
+  be->memcpy_h2d(s->cnt_send, s->h_cnt_send, wc, be->compute);
+  if (pos) be->memcpy_h2d(s->send, s->h_send, (size_t)pos * i4, be->compute);
+  if (nf) be->memcpy_h2d(s->row, s->h_row, (size_t)nf * i4, be->compute);
+  if (nf && s->any_mean) be->memcpy_h2d(s->finv, s->h_finv, (size_t)nf * sizeof(float), be->compute);
   wait(s, post(s, s->cnt_send, s->cb, s->cd, s->cnt_recv, s->cb, s->cd));
-  be->memcpy_d2h(s->h_cnt_recv, s->cnt_recv, wn, be->compute);
+  be->memcpy_d2h(s->h_cnt_recv, s->cnt_recv, wc, be->compute);
   be->stream_sync(be->compute); /* the counts size the next collectives */
-  size_t so = 0, ro = 0, fe = cddp_dtype_size(s->fwd_t) * D, ge = cddp_dtype_size(s->grad_t) * D;
-  for (int r = 0; r < W; r++) {
-    size_t ns = 0, nr = 0;
-    for (int t = 0; t < T; t++)
-      ns += (size_t)s->h_cnt_send[r * T + t], nr += (size_t)s->h_cnt_recv[r * T + t];
-    if (ro + nr > s->rcap)
-      cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: %zu ids received, planned %zu", ro + nr, s->rcap);
-    s->sb[r] = ns * 4, s->sd[r] = so * 4, s->rb[r] = nr * 4, s->rd[r] = ro * 4;
-    s->fsb[r] = nr * fe, s->fsd[r] = ro * fe, s->frb[r] = ns * fe, s->frd[r] = so * fe;
-    s->gsb[r] = ns * ge, s->gsd[r] = so * ge, s->grb[r] = nr * ge, s->grd[r] = ro * ge;
-    so += ns, ro += nr;
-  }
-  wait(s, post(s, s->send_ids, s->sb, s->sd, s->recv_ids, s->rb, s->rd));
-  /* owners look their rows up, in the order the ids arrived */
-  size_t off = 0;
+  layout(s);
+  wait(s, post(s, s->send, s->sb, s->sd, s->recv, s->rb, s->rd));
+  /* owners sum each fragment (a bag of one id: its row), in the order the ids arrived */
   for (int r = 0; r < W; r++)
     for (int t = 0; t < T; t++) {
-      int k = s->h_cnt_recv[r * T + t];
-      if (k)
-        be->embbag_fwd(cddp_param_data(c->ps, s->pid[t]), D, s->recv_ids + off, 1, k, 1, 0,
-                       s->vec_out + off * D, D);
-      off += (size_t)k;
+      int k = n_ids(s, s->h_cnt_recv, r, t), f = n_frags(s, s->h_cnt_recv, r, t);
+      const float *table = cddp_param_data(c->ps, s->pid[t]);
+      const int32_t *rid = s->recv + s->h_rid[r * T + t];
+      float *out = s->vec_out + (size_t)s->h_rfrag[r * T + t] * D;
+      if (!k) continue;
+      if (s->bag[t] > 1) be->embbag_seg_fwd(table, D, rid, s->recv + s->h_rend[r * T + t], f, out, D);
+      else be->embbag_fwd(table, D, rid, 1, k, 1, 0, out, D);
     }
-  s->nrecv = off;
   if (s->fwd_t != CDDP_F32) {
-    be->cast(s->fwd_out_h, s->fwd_t, s->vec_out, CDDP_F32, off * D);
+    be->cast(s->fwd_out_h, s->fwd_t, s->vec_out, CDDP_F32, s->nfrecv * D);
     s->h_vec = post(s, s->fwd_out_h, s->fsb, s->fsd, s->fwd_in_h, s->frb, s->frd);
   } else {
     s->h_vec = post(s, s->vec_out, s->fsb, s->fsd, s->vec_in, s->frb, s->frd);
@@ -224,23 +270,23 @@ void cddp_shemb_fwd_finish(cddp_shemb *s, const cddp_lctx *c, float *out) {
   const cddp_backend *be = c->be;
   if (!s->n) return;
   wait(s, s->h_vec);
-  int D = s->D;
-  if (s->fwd_t != CDDP_F32) be->cast(s->vec_in, CDDP_F32, s->fwd_in_h, s->fwd_t, (size_t)s->nsent * D);
-  if (s->any_mean) scale_rows(s, s->vec_in, s->nsent);
+  int D = s->D, nf = s->nfsent;
+  if (s->fwd_t != CDDP_F32) be->cast(s->vec_in, CDDP_F32, s->fwd_in_h, s->fwd_t, (size_t)nf * D);
+  if (s->any_mean && nf) be->scale_rows(s->vec_in, D, nf, D, s->finv); /* mean: sum of the fragments / count */
   /* bags may be empty or split across owners: clear the slots, then add */
   for (int t = 0; t < s->n && s->nb; t++) be->copy2d(out + s->slot[t], s->ldo, s->zeros, D, s->nb, D);
-  if (s->nsent) be->sparse_to_dense(s->row, s->vec_in, s->nsent, D, out);
+  if (nf) be->sparse_to_dense(s->row, s->vec_in, nf, D, out);
 }
 
 void cddp_shemb_bwd_start(cddp_shemb *s, const cddp_lctx *c, const float *dout) {
   const cddp_backend *be = c->be;
   if (!s->n) return;
-  int D = s->D;
-  /* each id's gradient is its bag's (divided by the bag's ids for a mean) */
-  if (s->nsent) be->embbag_fwd(dout, D, s->row, 1, s->nsent, 1, 0, s->g_send, D);
-  if (s->any_mean) scale_rows(s, s->g_send, s->nsent);
+  int D = s->D, nf = s->nfsent;
+  /* each fragment's gradient is its bag's (divided by the bag's ids for a mean) */
+  if (nf) be->embbag_fwd(dout, D, s->row, 1, nf, 1, 0, s->g_send, D);
+  if (s->any_mean && nf) be->scale_rows(s->g_send, D, nf, D, s->finv);
   if (s->grad_t != CDDP_F32) {
-    be->cast(s->grad_send_h, s->grad_t, s->g_send, CDDP_F32, (size_t)s->nsent * D);
+    be->cast(s->grad_send_h, s->grad_t, s->g_send, CDDP_F32, (size_t)nf * D);
     s->h_grad = post(s, s->grad_send_h, s->gsb, s->gsd, s->grad_recv_h, s->grb, s->grd);
   } else {
     s->h_grad = post(s, s->g_send, s->gsb, s->gsd, s->g_recv, s->grb, s->grd);
@@ -252,27 +298,27 @@ void cddp_shemb_bwd_finish(cddp_shemb *s, const cddp_lctx *c, const cddp_ready_h
   const cddp_backend *be = c->be;
   int W = s->world, T = s->n, D = s->D;
   wait(s, s->h_grad);
-  if (s->grad_t != CDDP_F32) be->cast(s->g_recv, CDDP_F32, s->grad_recv_h, s->grad_t, s->nrecv * D);
+  if (s->grad_t != CDDP_F32) be->cast(s->g_recv, CDDP_F32, s->grad_recv_h, s->grad_t, s->nfrecv * D);
   int last = !s->micro || *s->micro >= s->accum - 1;
   for (int t = 0; t < T; t++) {
     cddp_param *pp = &c->ps->p[s->pid[t]];
     int m = s->acc_n[t];
-    size_t off = 0;
-    for (int r = 0; r < W; r++)
-      for (int u = 0; u < T; u++) {
-        int k = s->h_cnt_recv[r * T + u];
-        if (u == t && k) { /* this table's block from rank r */
-          if ((size_t)m + k > (size_t)pp->sp_cap)
-            cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: %s: more than %d gradient rows in "
-                     "one step (micro-step %d of %d)", pp->name, pp->sp_cap,
-                     s->micro ? *s->micro + 1 : 1, s->accum);
-          be->memcpy_d2d(s->acc_ids[t] + m, s->recv_ids + off, sizeof(int32_t) * k, be->compute);
-          be->memcpy_d2d(s->acc_rows[t] + (size_t)m * D, s->g_recv + off * D,
-                         sizeof(float) * k * D, be->compute);
-          m += k;
-        }
-        off += (size_t)k;
-      }
+    for (int r = 0; r < W; r++) { /* this table's block from rank r */
+      int k = n_ids(s, s->h_cnt_recv, r, t), f = n_frags(s, s->h_cnt_recv, r, t);
+      if (!k) continue;
+      if ((size_t)m + k > (size_t)pp->sp_cap)
+        cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: %s: more than %d gradient rows in "
+                 "one step (micro-step %d of %d)", pp->name, pp->sp_cap,
+                 s->micro ? *s->micro + 1 : 1, s->accum);
+      const float *g = s->g_recv + (size_t)s->h_rfrag[r * T + t] * D;
+      float *rows = s->acc_rows[t] + (size_t)m * D;
+      be->memcpy_d2d(s->acc_ids[t] + m, s->recv + s->h_rid[r * T + t], sizeof(int32_t) * k, be->compute);
+      if (s->bag[t] > 1) /* each id of a fragment gets the fragment's gradient */
+        be->embbag_seg_bwd(g, D, s->recv + s->h_rend[r * T + t], f, D, rows);
+      else
+        be->memcpy_d2d(rows, g, sizeof(float) * k * D, be->compute);
+      m += k;
+    }
     s->acc_n[t] = last ? 0 : m;
     pp->sp_n = last ? m : 0;
     if (last && m) {
@@ -287,8 +333,8 @@ void cddp_shemb_destroy(cddp_shemb *s) {
   size_t *a[] = {s->cb,  s->cd,  s->sb,  s->sd,  s->rb,  s->rd,  s->fsb,
                  s->fsd, s->frb, s->frd, s->gsb, s->gsd, s->grb, s->grd};
   for (size_t k = 0; k < sizeof a / sizeof *a; k++) free(a[k]);
-  int32_t *h[] = {s->h_cnt_send, s->h_cnt_recv, s->h_at, s->h_send_ids, s->h_perm, s->h_row};
+  void *h[] = {s->h_cnt_send, s->h_cnt_recv, s->h_at,   s->h_fat, s->h_eat, s->h_rid,
+               s->h_rend,     s->h_rfrag,    s->h_mark, s->h_send, s->h_row, s->h_finv};
   for (size_t k = 0; s->be && k < sizeof h / sizeof *h; k++) s->be->host_free(h[k]);
-  if (s->be && s->h_inv) s->be->host_free(s->h_inv);
   s->cb = NULL;
 }

@@ -23,6 +23,12 @@
 # batch's negatives), tables table-wise, row-wise (the mean-pooled history
 # bags are split across owners), mixed and auto, SGD and Adagrad, with an
 # evaluation pass (recall must match too).
+# Split bags (two_tower): a dataset whose every history holds 2 ids from each
+# quarter of the items (h5py), hist_emb alone row-wise: each bag is split
+# over every owner, which sums its fragment; equivalence as above, and the
+# all-to-all bytes per step that rank 0 reports (a2a_bytes) equal the count
+# computed from that layout (one vector per fragment, not per id). A
+# negative control: half the batch per rank must differ.
 # dlrm_cuda: the dlrm cases with --device cuda and, on N ranks, --comm nccl
 # (the CUDA backend and NCCL all-to-all; in CI under the CPU emulation),
 # against 1 rank on the same device.
@@ -102,6 +108,45 @@ if [ "$MODEL" = two_tower ]; then
       [ "$(recall t${N}_$c)" = "$(recall ref)" ] || fail "t${N}_$c: recall '$(recall t${N}_$c)' != '$(recall ref)'"
     done
   done
+  # split bags: every sample sends each other rank 8/N ids (one fragment, one
+  # end) and gets one vector back; its fragment's gradient goes back
+  PY=""
+  for p in ${CDDP_PYTHON:-} python3 /usr/bin/python3; do
+    if "$p" -c 'import h5py, numpy' 2>/dev/null; then PY=$p; break; fi
+  done
+  [ -n "$PY" ] || { fail "no python3 with h5py (scripts/install-deps.sh installs python3-h5py)"; exit 1; }
+  "$PY" - "$W/split.h5" <<'PY' || exit 1
+import sys, h5py, numpy as np
+rng = np.random.default_rng(5)
+n, items = 640, 120
+hist = np.concatenate([rng.integers(q * 30, q * 30 + 30, (n, 2)) for q in range(4)], axis=1)
+hist = rng.permuted(hist, axis=1).astype(np.int32)
+with h5py.File(sys.argv[1], "w") as f:
+    f.attrs["schema"] = "cddp.twotower.v1"
+    f.attrs["num_users"] = 100; f.attrs["num_items"] = items; f.attrs["num_cats"] = 8
+    f["user_id"] = rng.integers(0, 100, n).astype(np.int32)
+    f["user_hist"] = hist
+    f["item_id"] = rng.integers(0, items, n).astype(np.int32)
+    f["item_cat"] = rng.integers(0, 8, n).astype(np.int32)
+PY
+  E=8 # --emb-dim: the vectors' floats
+  SPLIT=(--emb-dim $E --eval "" --embedding-plan user_tower.hist_emb=row) # no evaluation: its ids differ
+  run ref_split 1 $G split --emb-dim $E --eval "" || exit 1
+  for N in 2 4; do
+    B=$((G / N))
+    run t${N}_split $N $B split "${SPLIT[@]}" --log-every 1 --metrics-out "$W/t${N}_split.jsonl" &&
+      same t${N}_split ref_split
+    # per other rank: 2 counts (ids, fragments), B*(8/N) ids + B ends, B vectors, B gradients
+    want=$(( (N - 1) * (2 * 4 + 4 * B * (8 / N + 1) + 2 * 4 * E * B) ))
+    per_id=$(( (N - 1) * (4 + 4 * B * (8 / N) + 2 * 4 * E * B * (8 / N)) ))
+    got=$(grep -o '"a2a_bytes": *[0-9.e+]*' "$W/t${N}_split.jsonl" | sed 's/.*: *//' | sort -u)
+    if [ -n "$got" ] && echo "$got" | awk -v w="$want" '$1 != w { bad = 1 } END { exit bad }'; then echo "ok: t${N}_split: a2a_bytes $got per step (one vector per id: $per_id)"
+    else fail "t${N}_split: a2a_bytes '$got', expected $want every step (one vector per id: $per_id)"; fi
+  done
+  run tctl 2 $((G / 4)) split "${SPLIT[@]}" &&
+    if out=$("$CMP" "$(ck ref_split $K)" "$(ck tctl $K)" $TOL --expect-differ); then
+      echo "ok: negative control differs: $out"
+    else fail "negative control does not differ: $out"; fi
   echo "$fails failure(s)"
   [ $fails = 0 ]
   exit

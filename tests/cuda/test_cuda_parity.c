@@ -165,6 +165,11 @@ static void t_elementwise(void **state) {
   pu_check("scale", o, n, TOL_F32);
   CPU->add(PH(a), PH(a), PH(b), n); GPU->add(PD(a), PD(a), PD(b), n); /* aliasing */
   pu_check_exact("add", a);
+  float rf[30];
+  for (int r = 0; r < 30; r++) rf[r] = r % 4 ? 1.0f / (float)(r + 1) : 1.0f;
+  pair *f = pu_floats(rf, 30), *sr = pu_rand(30 * 20, -1, 1);
+  CPU->scale_rows(PH(sr), 20, 30, 13, PH(f)); GPU->scale_rows(PD(sr), 20, 30, 13, PD(f));
+  pu_check_exact("scale_rows", sr);
   pair *src = pu_rand(30 * 17, -1, 1), *dst = pu_rand(30 * 20, -1, 1);
   CPU->copy2d(PH(dst), 20, PH(src), 17, 30, 13); GPU->copy2d(PD(dst), 20, PD(src), 17, 30, 13);
   pu_check_exact("copy2d", dst);
@@ -364,6 +369,22 @@ static void t_embedding(void **state) {
     CPU->sparse_to_dense(IH(oid), PH(orow), n, dim, PH(dense));
     GPU->sparse_to_dense(ID(oid), PD(orow), n, dim, PD(dense));
     pu_check("sparse_to_dense", dense, (size_t)30 * dim, TOL_F32);
+    /* segmented bags of 0..4 ids: same summation order, same bits */
+    int32_t ends[60], sids[60 * 4], ns = 0;
+    for (int s = 0; s < 60; s++) {
+      for (int len = s % 7 == 3 ? 0 : pu_int(5); len > 0; len--)
+        sids[ns++] = pu_int(6) == 0 ? -1 : pu_int(rows);
+      ends[s] = ns;
+    }
+    int ldo = dim + 2;
+    pair *table = pu_rand((size_t)rows * dim, -1, 1), *sid = pu_ints(sids, ns), *se = pu_ints(ends, 60);
+    pair *sout = pu_rand((size_t)60 * ldo, -1, 1), *srow = pu_rand((size_t)ns * dim, -1, 1);
+    CPU->embbag_seg_fwd(PH(table), dim, IH(sid), IH(se), 60, PH(sout), ldo);
+    GPU->embbag_seg_fwd(PD(table), dim, ID(sid), ID(se), 60, PD(sout), ldo);
+    pu_check_exact("embbag_seg_fwd", sout);
+    CPU->embbag_seg_bwd(PH(sout), ldo, IH(se), 60, dim, PH(srow));
+    GPU->embbag_seg_bwd(PD(sout), ldo, ID(se), 60, dim, PD(srow));
+    pu_check_exact("embbag_seg_bwd", srow);
     pu_free_all();
   }
 }

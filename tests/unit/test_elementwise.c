@@ -1,4 +1,4 @@
-/* fill, scale, axpy, add (aliasing), copy2d with strides, cast (bit-exact
+/* fill, scale, axpy, add (aliasing), scale_rows and copy2d with strides, cast (bit-exact
  * against core/dtype.c, special values included). */
 #include "test_util.h"
 
@@ -53,6 +53,21 @@ static void test_copy2d(void **state) {
   free(src); free(dst); free(orig);
 }
 
+static void test_scale_rows(void **state) {
+  (void)state;
+  tu_seed(21);
+  int rows = 29, cols = 6, ld = 9;
+  float *x = tu_rand((size_t)rows * ld, -1, 1), *orig = tu_copy(x, (size_t)rows * ld);
+  float *f = tu_rand(rows, -2, 2);
+  f[3] = 1.0f, f[4] = 0.0f;
+  be->scale_rows(x, ld, rows, cols, f);
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < ld; c++) /* one rounding each, columns past cols untouched */
+      assert_true(x[r * ld + c] == (c < cols ? orig[r * ld + c] * f[r] : orig[r * ld + c]));
+  be->scale_rows(x, ld, 0, cols, f); /* no rows: nothing read */
+  free(x); free(orig); free(f);
+}
+
 static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
 static void test_cast_exact(void **state) {
@@ -102,6 +117,7 @@ static void test_cast_exact(void **state) {
 int main(void) {
   be = cddp_cpu_backend();
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_basic_ops), cmocka_unit_test(test_copy2d),
+                                     cmocka_unit_test(test_scale_rows),
                                      cmocka_unit_test(test_cast_exact)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Embedding bags (sum/mean, -1 padding, ids_ld, empty bags, ldo), sparse
  * backward (sorted unique ids, -1 padding, zero rows), coalescing
- * (determinism across runs and thread counts), sparse_to_dense. */
+ * (determinism across runs and thread counts), sparse_to_dense, segmented
+ * bags (forward sums, backward copies each segment's gradient to its ids). */
 #include "test_util.h"
 
 static const cddp_backend *be;
@@ -144,8 +145,50 @@ static void test_coalesce(void **state) {
   free(ids); free(rows); free(o1); free(o2); free(r1); free(r2); free(ws); free(acc); free(seen);
 }
 
+/* Segments of 0..5 ids (some -1) over a table; the forward against a double
+ * loop, the backward as the transpose: <fwd(table), dout> = <table, scatter(bwd(dout))>
+ * holds exactly in structure (each id gets its segment's row, bit for bit). */
+static void test_segments(void **state) {
+  (void)state;
+  tu_seed(11);
+  int rows = 40, dim = 7, ldo = 10, nseg = 300;
+  int32_t *ends = malloc((size_t)nseg * 4), *ids = malloc((size_t)nseg * 5 * 4), *seg = malloc((size_t)nseg * 5 * 4);
+  int n = 0;
+  for (int s = 0; s < nseg; s++) {
+    int len = s % 9 == 4 ? 0 : tu_int(6); /* empty segments too */
+    for (int j = 0; j < len; j++) seg[n] = s, ids[n++] = tu_int(5) == 0 ? -1 : tu_int(rows);
+    ends[s] = n;
+  }
+  float *table = tu_rand((size_t)rows * dim, -1, 1), *out = tu_rand((size_t)nseg * ldo, -1, 1);
+  float *out0 = tu_copy(out, (size_t)nseg * ldo), *dout = tu_rand((size_t)nseg * ldo, -1, 1);
+  double *ref = calloc((size_t)nseg * dim, 8);
+  for (int k = 0; k < n; k++)
+    if (ids[k] >= 0)
+      for (int d = 0; d < dim; d++) ref[(size_t)seg[k] * dim + d] += table[(size_t)ids[k] * dim + d];
+  be->set_threads(2);
+  be->embbag_seg_fwd(table, dim, ids, ends, nseg, out, ldo);
+  for (int s = 0; s < nseg; s++) {
+    tu_close("embbag_seg_fwd", out + (size_t)s * ldo, ref + (size_t)s * dim, dim, 1e-6, 1e-6);
+    for (int d = dim; d < ldo; d++) assert_true(out[(size_t)s * ldo + d] == out0[(size_t)s * ldo + d]);
+  }
+  /* a one-id segment is a plain lookup, bit for bit (dlrm's bags) */
+  float one[7];
+  int32_t e1 = 1, id1 = 13;
+  be->embbag_seg_fwd(table, dim, &id1, &e1, 1, one, dim);
+  assert_memory_equal(one, table + 13 * dim, sizeof one);
+  float *g = tu_rand((size_t)n * dim + 1, -1, 1);
+  float guard = g[(size_t)n * dim];
+  be->embbag_seg_bwd(dout, ldo, ends, nseg, dim, g);
+  be->set_threads(1);
+  for (int k = 0; k < n; k++)
+    assert_memory_equal(g + (size_t)k * dim, dout + (size_t)seg[k] * ldo, (size_t)dim * 4);
+  assert_true(g[(size_t)n * dim] == guard); /* nothing past the last id */
+  free(ends); free(ids); free(seg); free(table); free(out); free(out0); free(dout); free(ref); free(g);
+}
+
 int main(void) {
   be = cddp_cpu_backend();
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_embbag), cmocka_unit_test(test_coalesce)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_embbag), cmocka_unit_test(test_coalesce),
+                                     cmocka_unit_test(test_segments)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
