@@ -376,7 +376,6 @@ static void t_embedding(void **state) {
         sids[ns++] = pu_int(6) == 0 ? -1 : pu_int(rows);
       ends[s] = ns;
     }
-    int ldo = dim + 2;
     pair *table = pu_rand((size_t)rows * dim, -1, 1), *sid = pu_ints(sids, ns), *se = pu_ints(ends, 60);
     pair *sout = pu_rand((size_t)60 * ldo, -1, 1), *srow = pu_rand((size_t)ns * dim, -1, 1);
     CPU->embbag_seg_fwd(PH(table), dim, IH(sid), IH(se), 60, PH(sout), ldo);
