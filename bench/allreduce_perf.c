@@ -3,7 +3,7 @@
  *
  *   mpirun -np N allreduce_perf [-b 8] [-e 128M] [-f 2] [-w 5] [-n 20] [-c 1]
  *        [-d float|half|bfloat16] [-o sum|avg] [--device cpu|cuda] [--comm mpi|nccl]
- *        [--busy N]
+ *        [--busy N] [--gap US]
  *
  * Like nccl-tests: sizes from -b to -e bytes, each -f times the previous;
  * -w warm-up and -n timed iterations, posted back to back and then waited;
@@ -13,7 +13,11 @@
  * cddp's collective is in place, so only the in-place columns exist.
  * --busy N keeps N threads per rank computing while the sizes are timed, as
  * backward does during training: on CPU ranks the communication thread then
- * competes for cores as it does in a real step (the link "under load"). */
+ * competes for cores as it does in a real step (the link "under load").
+ * --gap US times each iteration alone, after a barrier and US microseconds
+ * of silence on the link, as a training step spaces its buckets' all-reduces
+ * (a throttled link's token bucket refills, TCP's queues drain); without it
+ * iterations are posted back to back, as nccl-tests does. */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,12 +56,13 @@ typedef struct {
   cddp_reduce_op op;
   const char *device, *comm;
   int busy;
+  long gap_us;
 } args;
 
 static void usage_die(const char *what) {
   cddp_die(CDDP_EXIT_USAGE, "%s (usage: allreduce_perf [-b MIN] [-e MAX] [-f FACTOR] [-w WARMUP] "
            "[-n ITERS] [-c 0|1] [-d float|half|bfloat16] [-o sum|avg] [--device cpu|cuda] "
-           "[--comm mpi|nccl] [--busy N])", what);
+           "[--comm mpi|nccl] [--busy N] [--gap US])", what);
 }
 
 static args parse(int argc, char **argv) {
@@ -83,9 +88,11 @@ static args parse(int argc, char **argv) {
     } else if (!strcmp(k, "--device")) a.device = v;
     else if (!strcmp(k, "--comm")) a.comm = v;
     else if (!strcmp(k, "--busy")) a.busy = atoi(v);
+    else if (!strcmp(k, "--gap")) a.gap_us = atol(v);
     else usage_die("unknown option");
   }
   if (a.busy < 0 || a.busy > 256) usage_die("--busy: 0 to 256 threads");
+  if (a.gap_us < 0 || a.gap_us > 10000000) usage_die("--gap: 0 to 10000000 microseconds");
   if (a.factor <= 1 || a.iters < 1 || a.iters > 1000 || a.warmup < 0 || a.warmup > 1000 ||
       a.minb > a.maxb)
     usage_die("need -f > 1, 1 <= -n <= 1000, 0 <= -w <= 1000 and -b <= -e");
@@ -139,6 +146,23 @@ static void run(cddp_comm *c, const cddp_backend *be, cddp_comm_handle **h, int 
   be->stream_sync(be->compute); /* NCCL: the host does not wait in cddp_comm_wait */
 }
 
+/* --gap: k all-reduces, each after a barrier and gap_us of silence, timed
+ * alone; returns this rank's summed time of the k. */
+static double run_spaced(cddp_comm *c, const cddp_backend *be, int k, long gap_us, void *buf,
+                         size_t n, cddp_dtype t, cddp_reduce_op op) {
+  double sum = 0;
+  for (int i = 0; i < k; i++) {
+    cddp_comm_wait(c, cddp_barrier(c));
+    struct timespec nap = {gap_us / 1000000, (gap_us % 1000000) * 1000};
+    while (nanosleep(&nap, &nap)) {}
+    double t0 = now_s();
+    cddp_comm_wait(c, cddp_allreduce(c, buf, n, t, op));
+    be->stream_sync(be->compute);
+    sum += now_s() - t0;
+  }
+  return sum;
+}
+
 /* The largest value over ranks (all-gather: cddp_allreduce has no fp64/max). */
 static double max_over_ranks(cddp_comm *c, double v) {
   int W = cddp_comm_world(c);
@@ -171,8 +195,8 @@ int main(int argc, char **argv) {
   gethostname(hostname, sizeof hostname - 1);
   if (R == 0) {
     printf("# cddp allreduce_perf: nRanks %d minBytes %zu maxBytes %zu step: %g(factor) warmup "
-           "iters: %d iters: %d validation: %d device: %s comm: %s busy: %d\n#\n",
-           W, a.minb, a.maxb, a.factor, a.warmup, a.iters, a.check, be->name, a.comm, a.busy);
+           "iters: %d iters: %d validation: %d device: %s comm: %s busy: %d gap_us: %ld\n#\n",
+           W, a.minb, a.maxb, a.factor, a.warmup, a.iters, a.check, be->name, a.comm, a.busy, a.gap_us);
     printf("#  Rank %2d Pid %6d on %10s\n#\n", R, (int)getpid(), hostname);
     printf("# %10s  %12s  %8s  %6s  %6s                in-place\n", "", "", "", "", "");
     printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s\n", "size", "count", "type", "redop",
@@ -192,12 +216,19 @@ int main(int argc, char **argv) {
     if (n == 0) continue;
     size_t bytes = n * es;
     fill(be, buf, host, n, a.t, 1.0f);
-    run(c, be, h, a.warmup, serial, buf, n, a.t, a.op);
-    cddp_comm_wait(c, cddp_barrier(c));
-    be->stream_sync(be->compute);
-    double t0 = now_s();
-    run(c, be, h, a.iters, serial, buf, n, a.t, a.op);
-    double t = max_over_ranks(c, (now_s() - t0) / a.iters);
+    double mine;
+    if (a.gap_us) {
+      run_spaced(c, be, a.warmup, a.gap_us, buf, n, a.t, a.op);
+      mine = run_spaced(c, be, a.iters, a.gap_us, buf, n, a.t, a.op) / a.iters;
+    } else {
+      run(c, be, h, a.warmup, serial, buf, n, a.t, a.op);
+      cddp_comm_wait(c, cddp_barrier(c));
+      be->stream_sync(be->compute);
+      double t0 = now_s();
+      run(c, be, h, a.iters, serial, buf, n, a.t, a.op);
+      mine = (now_s() - t0) / a.iters;
+    }
+    double t = max_over_ranks(c, mine);
     long long wrong = 0;
     if (a.check) {
       fill(be, buf, host, n, a.t, (float)(R + 1));

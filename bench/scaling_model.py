@@ -16,9 +16,19 @@ in the order they became ready; exposed communication is what remains after
 backward ends. Beyond `ranks_per_node` the inter-node level (its alpha and
 busbw) sets the cost.
 
+A level measured on the machine itself may instead carry cost tables (time by
+message size from allreduce_perf, interpolated between sizes), used at the
+rank count they were measured at: "spaced" (each all-reduce alone after an
+idle link, allreduce_perf --gap) for a collective that finds the channel
+idle, "back_to_back" (plain allreduce_perf) for one that queued behind
+another, and "busy" (--gap --busy T: T computing threads per rank, the ranks
+bound as in training) for the part of a collective that runs while backward
+keeps the rank's cores busy.
+
 Python 3 standard library only (runs in CI). Subcommands:
   profile TRACE.json            -> profile JSON (median per step)
   fit ALLREDUCE_PERF.txt        -> a link level {alpha_us, busbw_GBs} (least squares)
+  table ALLREDUCE_PERF.txt      -> a cost table {ranks, points: [[bytes, us], ...]}
   predict PROFILE.json LINKS.json [--ranks 1,2,4] [--bucket-mb M] ...  -> table
   validate SPEC.json            -> predicted vs measured table (bench/results)
   project SPEC.json             -> projection tables and plot data
@@ -26,6 +36,7 @@ Python 3 standard library only (runs in CI). Subcommands:
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 
@@ -107,7 +118,9 @@ def profile_from_trace(trace, rank=0, skip=0):
 # ---- link fit from allreduce_perf output -----------------------------------------------
 def read_allreduce_perf(path):
     rows, world = [], None
-    for line in open(path):
+    with open(path) as f:
+        lines = f.readlines()
+    for line in lines:
         if line.startswith("# cddp allreduce_perf:"):
             world = int(line.split("nRanks")[1].split()[0])
         if line.startswith("#") or not line.strip():
@@ -132,6 +145,24 @@ def fit_level(path, small=16384, large=262144, largest=None):
             "fitted_from": f"{path.split('/')[-1]}: {W} ranks, {n} sizes {large}..{max(b for b, _ in big)} B"}
 
 
+def read_table(path):
+    """An allreduce_perf output as a cost table: the ranks and (bytes, us) by size."""
+    W, rows = read_allreduce_perf(path)
+    return {"ranks": W, "points": [[b, round(t * 1e6, 6)] for b, t in sorted(rows)]}
+
+
+def table_s(points, nbytes):
+    """Seconds for nbytes from a table of [bytes, us]: linear between measured
+    sizes (alpha + beta * bytes locally), the smallest size's time below it,
+    the last segment's slope beyond the largest."""
+    if nbytes <= points[0][0] or len(points) == 1:
+        return points[0][1] * 1e-6
+    for i in range(1, len(points)):
+        if nbytes <= points[i][0] or i == len(points) - 1:
+            (b0, t0), (b1, t1) = points[i - 1], points[i]
+            return max(points[0][1], t0 + (t1 - t0) * (nbytes - b0) / (b1 - b0)) * 1e-6
+
+
 # ---- the cost model ------------------------------------------------------------------------
 def level(links, W):
     G = links.get("ranks_per_node", 1 << 30)
@@ -141,9 +172,20 @@ def level(links, W):
             min(links["intra"]["busbw_GBs"], links["inter"]["busbw_GBs"]) * 1e9, True)
 
 
-def allreduce_s(nbytes, W, links):
+def measured(links, W, regime):
+    """The cost table of this regime when the level was measured at W ranks."""
+    tables = links["intra"].get("tables")
+    if W <= links.get("ranks_per_node", 1 << 30) and tables and tables.get("ranks") == W:
+        return tables.get(regime)
+    return None
+
+
+def allreduce_s(nbytes, W, links, regime="spaced"):
     if W <= 1:
         return 0.0
+    tab = measured(links, W, regime)
+    if tab:
+        return table_s(tab, nbytes)
     a, bw, multi = level(links, W)
     band = 2 * (W - 1) / W * nbytes / bw
     ring = 2 * (W - 1) * a + band
@@ -158,9 +200,12 @@ def allreduce_s(nbytes, W, links):
     return ring if algo == "ring" else tree if algo == "tree" else min(ring, tree)
 
 
-def allgather_s(nbytes, W, links):
+def allgather_s(nbytes, W, links, regime="spaced"):
     if W <= 1:
         return 0.0
+    tab = measured(links, W, regime)
+    if tab:  # the all-reduce that puts as many bytes per rank on the wire: W * nbytes / 2
+        return table_s(tab, W * nbytes / 2)
     a, bw, _ = level(links, W)
     return (W - 1) * a + (W - 1) * nbytes / bw
 
@@ -172,6 +217,16 @@ def alltoall_s(nbytes, W, links):
         return 0.0
     a, bw, _ = level(links, W)
     return a + (W - 1) / W * nbytes / bw
+
+
+def collective_ms(kind, nbytes, W, links, regime):
+    """A bucket's all-reduce, or a sparse table's exchange: two all-gathers
+    (ids, rows), the bytes once, the latency of a small collective twice."""
+    if kind == "all-reduce":
+        return allreduce_s(nbytes, W, links, regime) * 1e3
+    tab = measured(links, W, regime)
+    second = tab[0][1] * 1e-6 if tab else (W - 1) * level(links, W)[0] * (W > 1)
+    return (allgather_s(nbytes, W, links, regime) + second) * 1e3
 
 
 def buckets_of(prof, bucket_mb=None, first_mb=None, compress=1.0):
@@ -198,19 +253,23 @@ def simulate(prof, links, W, compute_scale=1.0, bucket_mb=None, first_mb=None, c
     s = compute_scale
     if links.get("host_cores"):  # ranks sharing one host's cores (validation on this VM)
         s *= max(1.0, W * links.get("threads_per_rank", 1) / links["host_cores"])
-    launches = [(r * s, allreduce_s(b, W, links) * 1e3, "all-reduce") for r, b in
-                buckets_of(prof, bucket_mb, first_mb, compress)]
+    bwd = prof["backward_ms"] * s
+    launches = [(r * s, b, "all-reduce") for r, b in buckets_of(prof, bucket_mb, first_mb, compress)]
     sp = [p for p in prof["params"] if p["sparse"]]
     if sparse == "replicated":
-        for p in sp:  # two all-gathers per table (ids, rows): the bytes once, the latency twice
-            cost = allgather_s(p["bytes"], W, links) + (W - 1) * level(links, W)[0] * (W > 1)
-            launches.append((p["ready_ms"] * s, cost * 1e3, "all-gather"))
+        launches += [(p["ready_ms"] * s, p["bytes"], "all-gather") for p in sp]
     launches.sort(key=lambda x: x[0])
     t, comm = 0.0, 0.0
-    for ready, cost, _ in launches:
-        t = max(t, ready) + cost
-        comm += cost
-    bwd = prof["backward_ms"] * s
+    for ready, nbytes, kind in launches:
+        regime = "back_to_back" if ready < t else "spaced"  # queued behind another, or the channel idle
+        start = max(t, ready)
+        after = collective_ms(kind, nbytes, W, links, regime)
+        busy = collective_ms(kind, nbytes, W, links, "busy") if start < bwd and measured(links, W, "busy") else 0
+        if busy and start + busy > bwd:  # busy speed until backward ends, then the idle one
+            t = bwd + (1 - (bwd - start) / busy) * after
+        else:
+            t = start + (busy or after)
+        comm += t - start
     exposed = max(0.0, t - bwd)
     # what finish() computes besides waiting: the sparse coalesce grows with the W*cap rows
     finish = prof["wait_ms_compute"] * s * (W if sp and sparse == "replicated" else 1)
@@ -239,12 +298,34 @@ def table(rows):
 
 
 # ---- validation: predicted against measured, all from one session's files ----------------
-VALIDATION = [  # (configuration, ranks, link file, nominal rate in bit/s or None, what it is)
-    ("local2", 2, "perf_local2.txt", None, "2 ranks, one host (shared memory)"),
-    ("local4", 4, "perf_local2.txt", None, "4 ranks, one host (shared memory), 2 ranks per core"),
-    ("1gbit", 2, "perf_1gbit.txt", 1e9, "2 namespace hosts, 1 rank each, veth at 1 Gbit/s (tc tbf)"),
-    ("100mbit", 2, "perf_100mbit.txt", 1e8, "2 namespace hosts, 1 rank each, veth at 100 Mbit/s (tc tbf)"),
+VALIDATION = [  # (configuration, ranks, nominal rate in bit/s or None, what it is)
+    ("local2", 2, None, "2 ranks, one host (shared memory)"),
+    ("local4", 4, None, "4 ranks, one host (shared memory), 2 ranks per core"),
+    ("1gbit", 2, 1e9, "2 namespace hosts, 1 rank each, veth at 1 Gbit/s (tc tbf)"),
+    ("100mbit", 2, 1e8, "2 namespace hosts, 1 rank each, veth at 100 Mbit/s (tc tbf)"),
 ]
+REGIMES = (("back_to_back", ""), ("spaced", "_spaced"), ("busy", "_busy"))
+
+
+def link_of(d, cfg, rate, biggest):
+    """The link of one configuration from its allreduce_perf outputs in d:
+    perf_CFG.txt (back to back), perf_CFG_spaced.txt (--gap), perf_CFG_busy.txt
+    (--gap --busy). With a spaced file the level carries the cost tables;
+    without (older work directories) only alpha and busbw, fitted back to back."""
+    perf = f"{d}/perf_{cfg}.txt"
+    if not os.path.exists(perf):  # older directories measured 2 local ranks only
+        perf = f"{d}/perf_local2.txt"
+    lv = fit_level(perf, largest=4 * biggest)
+    if rate:  # the link as its owner describes it; 2 ranks: bus bandwidth = line rate
+        lv["busbw_GBs"] = rate / 8 / 1e9
+    if os.path.exists(f"{d}/perf_{cfg}_spaced.txt"):
+        lv["tables"] = {}
+        for regime, suffix in REGIMES:
+            if os.path.exists(f"{d}/perf_{cfg}{suffix}.txt"):
+                tab = read_table(f"{d}/perf_{cfg}{suffix}.txt")
+                lv["tables"]["ranks"] = tab["ranks"]
+                lv["tables"][regime] = tab["points"]
+    return {"intra": lv}
 
 
 def measured_profiles(d, model, cfg):
@@ -272,37 +353,42 @@ def validate(d, models, host_cores, out_dir=None):
     for model in models:
         base = calibrate(merge(measured_profiles(d, model, "1")))
         sparse = any(p["sparse"] for p in base["params"])
-        rows.append((model, "1 rank", 1, base["step_ms"], base["step_ms"], base["step_ms"], "calibration run"))
-        for cfg, W, perf, rate, what in VALIDATION:
+        rows.append((model, "1 rank", 1, base["step_ms"], base["step_ms"], base["step_ms"], base["step_ms"],
+                     "calibration run"))
+        for cfg, W, rate, what in VALIDATION:
             meas = measured_profiles(d, model, cfg)
             if not meas:
                 continue
             m = merge(meas)
             # the largest message this run sends: a bucket, or a table's rows x ranks
             biggest = max([b for _, b in buckets_of(m)] + [p["bytes"] * W for p in m["params"] if p["sparse"]])
-            links = {"intra": fit_level(f"{d}/{perf}", largest=4 * biggest)}
-            if rate:  # the link as its owner describes it; 2 ranks: bus bandwidth = line rate
-                links["intra"]["busbw_GBs"] = rate / 8 / 1e9
+            links = link_of(d, cfg, rate, biggest)
             own = dict(m)
             own["wait_ms_compute"] = base["wait_ms"]  # finish()'s own work; the model scales it with W
             p_own = simulate(own, links, W)
             p_one = simulate(base, dict(links, host_cores=host_cores, threads_per_rank=1), W)
-            rows.append((model, what, W, p_own["step_ms"], p_one["step_ms"], m["step_ms"],
-                         f"link {links['intra']['alpha_us']:.0f} us, {links['intra']['busbw_GBs']:.3f} GB/s; "
-                         f"exposed: predicted {p_own['exposed_ms'] + p_own['finish_ms']:.1f} ms, "
+            lv = links["intra"]
+            p_ab = simulate(own, {"intra": {k: lv[k] for k in ("alpha_us", "busbw_GBs")}}, W)
+            tabs = lv.get("tables", {})
+            link = (f"tables at {tabs['ranks']} ranks, 1 MB: " + ", ".join(
+                f"{r.replace('_', ' ')} {table_s(tabs[r], 1 << 20) * 1e3:.1f} ms" for r, _ in REGIMES if r in tabs)
+                if tabs else f"{lv['alpha_us']:.0f} us, {lv['busbw_GBs']:.3f} GB/s")
+            rows.append((model, what, W, p_own["step_ms"], p_one["step_ms"], m["step_ms"], p_ab["step_ms"],
+                         f"link {link}; exposed: predicted {p_own['exposed_ms'] + p_own['finish_ms']:.1f} ms, "
                          f"measured {m['wait_ms']:.1f} ms"))
-    print("| model | configuration | ranks | predicted, own compute (ms) | error | predicted, "
-          "1-rank compute (ms) | error | measured step (ms) | notes |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    for model, what, W, po, p1, m, note in rows:
-        print(f"| {model} | {what} | {W} | {po:.1f} | {100 * (po - m) / m:+.1f} % | {p1:.1f} | "
-              f"{100 * (p1 - m) / m:+.1f} % | {m:.1f} | {note} |")
+    err = lambda p, m: f"{100 * (p - m) / m:+.1f} %"
+    print("| model | configuration | ranks | measured step (ms) | predicted, own compute (ms) | error | "
+          "predicted, 1-rank compute (ms) | error | one alpha + beta per link, own compute: error | notes |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for model, what, W, po, p1, m, pab, note in rows:
+        print(f"| {model} | {what} | {W} | {m:.1f} | {po:.1f} | {err(po, m)} | {p1:.1f} | {err(p1, m)} | "
+              f"{err(pab, m)} | {note} |")
     if out_dir:  # for bench/plot.sh: label, measured, predicted (own compute)
         short = {"1 rank": "1", "2 ranks, one host (shared memory)": "2 local",
                  "4 ranks, one host (shared memory), 2 ranks per core": "4 local"}
         with open(f"{out_dir}/validation.dat", "w") as f:
             f.write("# configuration measured_ms predicted_ms\n")
-            for model, what, W, po, p1, m, note in rows:
+            for model, what, W, po, p1, m, pab, note in rows:
                 label = short.get(what, what.split("at ")[-1].split(" (")[0].replace(" ", ""))
                 f.write(f'"{model} {label}" {m:.2f} {po:.2f}\n')
     return rows
@@ -370,6 +456,8 @@ def main():
     p = sub.add_parser("fit")
     p.add_argument("perf")
     p.add_argument("--largest", type=float, help="fit sizes up to this many bytes (default: all)")
+    p = sub.add_parser("table", help="an allreduce_perf output as a cost table for links.json")
+    p.add_argument("perf")
     p = sub.add_parser("predict")
     p.add_argument("profile")
     p.add_argument("links")
@@ -392,6 +480,9 @@ def main():
         print()
     elif a.cmd == "fit":
         json.dump(fit_level(a.perf, largest=a.largest), sys.stdout, indent=1)
+        print()
+    elif a.cmd == "table":
+        json.dump(read_table(a.perf), sys.stdout)
         print()
     elif a.cmd == "predict":
         prof = calibrate(json.load(open(a.profile)))

@@ -2,17 +2,25 @@
 # Measurements for the scaling model's validation (bench/scaling_model.py
 # validate), all in one session so that calibration and measurement see the
 # same machine load: for each repetition,
-#   allreduce_perf on 2 local ranks;
 #   vit-fmnist (batch 64) and dlrm kaggle (batch 2048) traced on 1, 2 and 4
 #   local ranks (1 thread each);
-#   two namespace hosts (tests/multihost/netns-hosts.sh) with the veth limited
-#   by tc tbf to 1 Gbit/s, then 100 Mbit/s: allreduce_perf and both models on
-#   2 ranks, one per host. The link of a throttled run is its tc rate
-#   (bus bandwidth = rate for 2 ranks) with the latency allreduce_perf measures.
-# Files: WORKDIR/perf_<cfg>.txt, WORKDIR/trace_<model>_<cfg>_<rep>.json.
+#   two namespace hosts (tests/multihost/netns-hosts.sh), one core each, with
+#   the veth limited by tc tbf to 1 Gbit/s, then 100 Mbit/s: both models on
+#   2 ranks, one per host;
+# and before each configuration's runs, its link as the model reads it: three
+# allreduce_perf tables on the same ranks, cores and network (back to back;
+# spaced, each all-reduce alone after 10 ms of silence, about the spacing of
+# a step's buckets; busy, spaced with one computing thread per rank, as
+# during backward).
+# Files: WORKDIR/perf_<cfg>[_spaced|_busy].txt, WORKDIR/trace_<model>_<cfg>_<rep>.json.
 # usage: bench/validate_model.sh [BUILD] [WORKDIR]
-#   env: REPS (2), STEPS (12; steps 4..STEPS are traced), NETNS (1; 0 skips the hosts)
+#   env: REPS (2), STEPS (12; steps 4..STEPS are traced), NETNS (1; 0 skips the hosts),
+#        AUTOGROUP_NICE (unset; as in bench_scaling.sh: run under `setsid` to give only
+#        this script's session that autogroup nice value)
 set -u
+if [ -n "${AUTOGROUP_NICE:-}" ]; then
+  echo "$AUTOGROUP_NICE" >/proc/self/autogroup || exit 1
+fi
 B=$(readlink -f "${1:-build}")
 D=${2:-/tmp/cddp_validate}
 REPS=${REPS:-2} STEPS=${STEPS:-12} NETNS=${NETNS:-1}
@@ -22,7 +30,17 @@ NH=$here/../tests/multihost/netns-hosts.sh
 bench_data "$B/cddp" "$D" 200000 || exit 1
 echo "# validate_model: $(date -u '+%F %T UTC'), commit $(git -C "$here" rev-parse --short HEAD)," \
   "$(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS STEPS=$STEPS"
-PERF=(-b 4K -e 16M -f 4 -w 3 -n 10)
+PERF=(-b 4K -e 4M -f 2 -w 2 -n 8)
+# perf CFG LAUNCHER...: the three tables of one configuration
+perf() {
+  local cfg=$1 v
+  shift
+  for v in ":" "_spaced:--gap 10000" "_busy:--gap 10000 --busy 1"; do
+    # shellcheck disable=SC2086
+    "$@" "$B/bench/allreduce_perf" "${PERF[@]}" ${v#*:} >"$D/perf_$cfg${v%%:*}.txt" ||
+      { echo "failed: allreduce_perf $cfg ${v#*:}"; exit 1; }
+  done
+}
 args_of() {
   if [ "$1" = vit ]; then echo --model vit --variant vit-fmnist --train "$D/fmnist.h5" --batch 64
   else echo --model dlrm --variant kaggle --train "$D/ctr.h5" --batch 2048; fi
@@ -35,9 +53,12 @@ local_run() {
     --trace "$D/trace_$3_$2_$4.json" >"$D/log" 2>&1 || { echo "failed: $*"; cat "$D/log"; exit 1; }
 }
 P=cddpval$$
-hosts_run() { # CMD... on both namespace hosts, one rank each
+hosts_run() { # CMD... on both namespace hosts, one rank each, rank r on core r (each
+  # host's mpirun would bind its one rank to core 0: both on one core of the VM)
   eval "$("$NH" -p $P mpi-env)"
-  "$NH" -p $P exec h1 mpirun -np 2 --hostfile "$D/hosts" -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "$@"
+  # shellcheck disable=SC2016
+  "$NH" -p $P exec h1 mpirun -np 2 --hostfile "$D/hosts" --bind-to none -x OMP_NUM_THREADS=1 \
+    -x OPENBLAS_NUM_THREADS=1 sh -c 'exec taskset -c "$OMPI_COMM_WORLD_RANK" "$0" "$@"' "$@"
 }
 if [ "$NETNS" = 1 ]; then
   "$NH" -p $P up || exit $?
@@ -45,16 +66,15 @@ if [ "$NETNS" = 1 ]; then
   printf '%s slots=1\n%s slots=1\n' "$P-h1" "$P-h2" >"$D/hosts"
 fi
 for rep in $(seq "$REPS"); do
-  mpirun --oversubscribe -np 2 "$B/bench/allreduce_perf" "${PERF[@]}" >"$D/perf_local2.txt" || exit 1
-  for model in vit dlrm; do
-    local_run 1 1 $model $rep
-    local_run 2 local2 $model $rep
-    local_run 4 local4 $model $rep
+  for model in vit dlrm; do local_run 1 1 $model $rep; done
+  for np in 2 4; do
+    perf local$np mpirun --oversubscribe -np $np
+    for model in vit dlrm; do local_run $np local$np $model $rep; done
   done
   [ "$NETNS" = 1 ] || continue
   for rate in 1gbit 100mbit; do
     "$NH" -p $P rate $rate
-    (hosts_run "$B/bench/allreduce_perf" "${PERF[@]}" >"$D/perf_$rate.txt") || exit 1
+    (perf $rate hosts_run) || exit 1
     for model in vit dlrm; do
       # shellcheck disable=SC2046
       (hosts_run "$B/cddp" train $(args_of $model) "${TRAIN[@]}" --trace "$D/trace_${model}_${rate}_$rep.json" \

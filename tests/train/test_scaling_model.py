@@ -1,5 +1,6 @@
 """Unit tests of bench/scaling_model.py: the cost formulas, the channel queue,
-exposed time, re-bucketing, the profile extracted from a trace, the link fit."""
+exposed time, re-bucketing, the profile extracted from a trace, the link fit,
+measured cost tables (interpolation, spaced/back-to-back/busy regimes)."""
 import json
 import math
 import os
@@ -81,6 +82,67 @@ class Simulation(unittest.TestCase):
         sh = sm.simulate(prof(ps), LINK, 8, sparse="sharded", a2a_bytes=1 << 20)
         self.assertAlmostEqual(sh["exposed_ms"], 2e3 * (1e-6 + 7 / 8 * (1 << 20) / 1e9))
         self.assertGreater(rep["exposed_ms"], sh["exposed_ms"])
+
+
+def tables(**regimes):
+    return {"intra": {"alpha_us": 1.0, "busbw_GBs": 1.0, "tables": dict(ranks=2, **regimes)}}
+
+
+class Tables(unittest.TestCase):
+    PTS = [[1000, 10.0], [2000, 30.0], [4000, 50.0]]
+
+    def test_interpolation(self):
+        f = lambda b: sm.table_s(self.PTS, b) * 1e6
+        self.assertAlmostEqual(f(2000), 30.0)
+        self.assertAlmostEqual(f(1500), 20.0)       # linear between sizes
+        self.assertAlmostEqual(f(3000), 40.0)
+        self.assertAlmostEqual(f(10), 10.0)         # below the smallest: its time
+        self.assertAlmostEqual(f(8000), 90.0)       # beyond the largest: the last slope
+        self.assertAlmostEqual(sm.table_s([[1000, 10.0], [2000, 2.0]], 4000) * 1e6, 10.0)  # never below the smallest
+
+    def test_table_only_at_its_rank_count(self):
+        links = tables(spaced=self.PTS)
+        self.assertAlmostEqual(sm.allreduce_s(2000, 2, links), 30e-6)
+        self.assertAlmostEqual(sm.allreduce_s(2000, 4, links), sm.allreduce_s(2000, 4, LINK))
+        # an all-gather puts W * bytes / 2 on the wire per rank, as an all-reduce of that size
+        self.assertAlmostEqual(sm.allgather_s(1500, 2, links), 20e-6)
+        # a regime that was not measured falls back to alpha + beta
+        self.assertAlmostEqual(sm.allreduce_s(2000, 2, links, "back_to_back"), sm.allreduce_s(2000, 2, LINK))
+
+    def test_queued_collectives_cost_back_to_back(self):
+        # 1 ms spaced, 3 ms back to back: a bucket ready at 0, another at 0.5 ms (queued), a third at 10 ms
+        links = tables(spaced=[[1, 1000.0]], back_to_back=[[1, 3000.0]])
+        ps = [{"name": n, "bytes": 1 << 21, "sparse": False, "ready_ms": r} for n, r in (("a", 0), ("b", .5), ("c", 10))]
+        r = sm.simulate(prof(ps, backward_ms=10.0), links, 2, first_mb=2, bucket_mb=2)
+        self.assertEqual(r["buckets"], 3)
+        self.assertAlmostEqual(r["comm_ms"], 1 + 3 + 1)
+        self.assertAlmostEqual(r["exposed_ms"], 1.0)
+
+    def test_busy_until_backward_ends(self):
+        links = tables(spaced=[[1, 2000.0]], busy=[[1, 8000.0]])
+        p = lambda ready: prof([{"name": "w", "bytes": 4, "sparse": False, "ready_ms": ready}], backward_ms=10.0)
+        # starts 2 ms before backward ends: a quarter done at busy speed, the rest at idle speed
+        self.assertAlmostEqual(sm.simulate(p(8.0), links, 2)["exposed_ms"], 0.75 * 2.0)
+        # starts 9 ms before: all of it at busy speed, hidden
+        r = sm.simulate(p(1.0), links, 2)
+        self.assertAlmostEqual(r["comm_ms"], 8.0)
+        self.assertAlmostEqual(r["exposed_ms"], 0.0)
+        # after backward, or without a busy table: the idle cost
+        self.assertAlmostEqual(sm.simulate(p(10.0), links, 2)["exposed_ms"], 2.0)
+        self.assertAlmostEqual(sm.simulate(p(8.0), tables(spaced=[[1, 2000.0]]), 2)["exposed_ms"], 0.0)
+
+    def test_sparse_exchange_from_tables(self):
+        # two all-gathers per table: the bytes once, the smallest measured time for the second
+        links = tables(spaced=self.PTS)
+        self.assertAlmostEqual(sm.collective_ms("all-gather", 1500, 2, links, "spaced"), (20 + 10) * 1e-3)
+
+    def test_read_table(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            f.write("# cddp allreduce_perf: nRanks 2 minBytes 4096 gap_us: 10000\n# comment\n")
+            f.write("8192 2048 float sum -1 300.5 0 0 0\n4096 1024 float sum -1 100.0 0 0 0\n")
+        t = sm.read_table(f.name)
+        os.unlink(f.name)
+        self.assertEqual(t, {"ranks": 2, "points": [[4096, 100.0], [8192, 300.5]]})
 
 
 class FromFiles(unittest.TestCase):
