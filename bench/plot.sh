@@ -94,7 +94,7 @@ GP
     gnuplot <<GP
 set terminal pngcairo size 1100,650 font ",11" noenhanced
 set output "$here/scaling_validation.png"
-set title "Scaling model vs measured step time (2-core VM, loaded; bench/RESULTS.md)"
+set title "Scaling model vs measured step time (2-core VM; bench/RESULTS.md)"
 set style data histogram
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
@@ -103,7 +103,8 @@ set ylabel "step time, ms"
 set grid ytics
 set xtics rotate by -25 font ",9"
 set key top left
-plot "$R/validation.dat" using 2:xtic(1) title "measured", "" using 3 title "predicted (compute from the same run)"
+plot "$R/validation.dat" using 2:xtic(1) title "measured", "" using 3 title "predicted (compute from the same run, measured link tables)", \
+  "" using 4 title "predicted with one alpha + beta per link"
 GP
   fi
   local j

@@ -383,14 +383,14 @@ def validate(d, models, host_cores, out_dir=None):
     for model, what, W, po, p1, m, pab, note in rows:
         print(f"| {model} | {what} | {W} | {m:.1f} | {po:.1f} | {err(po, m)} | {p1:.1f} | {err(p1, m)} | "
               f"{err(pab, m)} | {note} |")
-    if out_dir:  # for bench/plot.sh: label, measured, predicted (own compute)
+    if out_dir:  # for bench/plot.sh: label, measured, predicted (own compute; and with one alpha + beta)
         short = {"1 rank": "1", "2 ranks, one host (shared memory)": "2 local",
                  "4 ranks, one host (shared memory), 2 ranks per core": "4 local"}
         with open(f"{out_dir}/validation.dat", "w") as f:
-            f.write("# configuration measured_ms predicted_ms\n")
+            f.write("# configuration measured_ms predicted_ms predicted_alpha_beta_ms\n")
             for model, what, W, po, p1, m, pab, note in rows:
                 label = short.get(what, what.split("at ")[-1].split(" (")[0].replace(" ", ""))
-                f.write(f'"{model} {label}" {m:.2f} {po:.2f}\n')
+                f.write(f'"{model} {label}" {m:.2f} {po:.2f} {pab:.2f}\n')
     return rows
 
 
