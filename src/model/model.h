@@ -76,10 +76,12 @@ typedef struct {
    * final. */
   void (*backward)(cddp_model *m, const cddp_batch *b, const cddp_ready_hook *hook);
   /* two_tower only (NULL otherwise): L2-normalised embeddings for evaluation,
-   * out [n, emb_dim] on the device. */
+   * out [n, emb_dim] on the device. embed_items takes the ids on the device
+   * and their host copies (sharded tables bucket ids on the host; on the CPU
+   * backend they may be the same arrays). */
   void (*embed_users)(cddp_model *m, const cddp_batch *b, float *out);
-  void (*embed_items)(cddp_model *m, const int32_t *item_id, const int32_t *item_cat, int n,
-                      float *out);
+  void (*embed_items)(cddp_model *m, const int32_t *item_id, const int32_t *item_cat,
+                      const int32_t *h_item_id, const int32_t *h_item_cat, int n, float *out);
   void (*destroy)(cddp_model *m);
   /* Optional (NULL for models without any): host state outside the
    * parameters that training changes and that a bit-exact resume needs

@@ -7,7 +7,9 @@
  * under AMP: 1/temperature would amplify half-precision rounding of the
  * normalised embeddings. logQ needs the batch's item ids on the host: they are
  * copied back with memcpy_d2h (B ints, or W*B after the all-gather), the one
- * host-device synchronisation of this model's step. */
+ * host-device synchronisation of this model's step. Sharded tables bucket
+ * their ids on the host: from the device batch's host copy (b->host) in
+ * training and evaluation, from the evaluator's host copy for the corpus. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,14 +65,16 @@ static void tower_plan(tower *t, const cddp_lctx *c, cddp_planner *p, int B, int
   cddp_plan_release(p, mark);
 }
 
-/* ids_a: bag of 1 per row; ids_b: bag of `bag_b` per row (mean) */
+/* ids_a: bag of 1 per row; ids_b: bag of `bag_b` per row (mean); h_ids_*:
+ * their host copies (the sharded tables' bucketing reads them) */
 static void tower_fwd(tower *t, const cddp_lctx *c, int E, int Eo, const int32_t *ids_a,
-                      const int32_t *ids_b, int ld_b, int n, float *out) {
+                      const int32_t *ids_b, const int32_t *h_ids_a, const int32_t *h_ids_b,
+                      int ld_b, int n, float *out) {
   if (t->sh.n) {
     const int32_t *ids[2];
     int ld[2], k = 0;
-    if (t->sharded_a) ids[k] = ids_a, ld[k++] = 1;
-    if (t->sharded_b) ids[k] = ids_b, ld[k++] = ld_b;
+    if (t->sharded_a) ids[k] = h_ids_a, ld[k++] = 1;
+    if (t->sharded_b) ids[k] = h_ids_b, ld[k++] = ld_b;
     cddp_shemb_fwd_start(&t->sh, c, ids, ld, n);
   }
   if (!t->sharded_a) cddp_embbag_fwd(&t->emb_a, c, ids_a, 1, n, t->in, 2 * E);
@@ -127,11 +131,12 @@ static void tt_forward(cddp_model *m, const cddp_batch *b, int train, float grad
   const cddp_lctx *c = &d->c;
   const cddp_backend *be = c->be;
   int n = b->n, E = d->E, Eo = d->Eo, B = m->cfg.batch;
+  const cddp_batch *h = b->host ? b->host : b;
   d->n = n;
-  CDDP_FWD("user_tower", -1,
-           tower_fwd(&d->user, c, E, Eo, b->user_id, b->user_hist, d->hist, n, d->user.out));
-  CDDP_FWD("item_tower", -1,
-           tower_fwd(&d->item, c, E, Eo, b->item_id, b->item_cat, 1, n, d->item.out));
+  CDDP_FWD("user_tower", -1, tower_fwd(&d->user, c, E, Eo, b->user_id, b->user_hist, h->user_id,
+                                       h->user_hist, d->hist, n, d->user.out));
+  CDDP_FWD("item_tower", -1, tower_fwd(&d->item, c, E, Eo, b->item_id, b->item_cat, h->item_id,
+                                       h->item_cat, 1, n, d->item.out));
   /* in-batch negatives: gathered from every rank only in training */
   d->gathered = train && d->gather;
   const int32_t *dev_ids = b->item_id;
@@ -186,16 +191,19 @@ static void tt_backward(cddp_model *m, const cddp_batch *b, const cddp_ready_hoo
 
 static void tt_embed_users(cddp_model *m, const cddp_batch *b, float *out) {
   tt_impl *d = m->impl;
-  tower_fwd(&d->user, &d->c, d->E, d->Eo, b->user_id, b->user_hist, d->hist, b->n, out);
+  const cddp_batch *h = b->host ? b->host : b;
+  tower_fwd(&d->user, &d->c, d->E, d->Eo, b->user_id, b->user_hist, h->user_id, h->user_hist,
+            d->hist, b->n, out);
 }
 
-static void tt_embed_items(cddp_model *m, const int32_t *item_id, const int32_t *item_cat, int n,
+static void tt_embed_items(cddp_model *m, const int32_t *item_id, const int32_t *item_cat,
+                           const int32_t *h_item_id, const int32_t *h_item_cat, int n,
                            float *out) {
   tt_impl *d = m->impl;
   for (int off = 0; off < n; off += m->cfg.batch) {
     int k = n - off < m->cfg.batch ? n - off : m->cfg.batch;
-    tower_fwd(&d->item, &d->c, d->E, d->Eo, item_id + off, item_cat + off, 1, k,
-              out + (size_t)off * d->Eo);
+    tower_fwd(&d->item, &d->c, d->E, d->Eo, item_id + off, item_cat + off, h_item_id + off,
+              h_item_cat + off, 1, k, out + (size_t)off * d->Eo);
   }
 }
 
@@ -304,9 +312,6 @@ static cddp_model *tt_create(const cddp_model_config *cfg, const cddp_data_info 
   tower_init(&d->user, &m->params, "user_tower", &plan, 0, d->hist, 1, d->E, d->H1, d->Eo, thr);
   tower_init(&d->item, &m->params, "item_tower", &plan, 2, 1, 0, d->E, d->H1, d->Eo, thr);
   m->sharded = d->user.sh.n + d->item.sh.n > 0;
-  if (m->sharded && be->is_device) /* the towers' ids (and the corpus) live on the device only */
-    cddp_die(CDDP_EXIT_USAGE, "two_tower with sharded embedding tables runs on --device cpu "
-             "only; use --embedding-sharding replicated on %s", be->name);
   cddp_model_alloc_params(m, &d->c);
   cddp_model_plan(m, &d->pl, tt_plan);
   m->out_cols = d->NB;

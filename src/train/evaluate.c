@@ -75,17 +75,15 @@ void cddp_evaluator_init(cddp_evaluator *e, cddp_model *m, cddp_comm *comm, cons
     e->emb = m->emb_dim;
     e->chunk = 4096;
     int64_t N = e->num_items, E = e->emb;
-    int32_t *ids = cddp_xmalloc(sizeof(int32_t) * N, "corpus ids");
-    int32_t *cats = cddp_xmalloc(sizeof(int32_t) * N, "corpus categories");
-    for (int64_t i = 0; i < N; i++) ids[i] = (int32_t)i;
-    read_corpus(cats, N, corpus, n_corpus);
+    e->h_ids = cddp_xmalloc(sizeof(int32_t) * N, "corpus ids");
+    e->h_cats = cddp_xmalloc(sizeof(int32_t) * N, "corpus categories");
+    for (int64_t i = 0; i < N; i++) e->h_ids[i] = (int32_t)i;
+    read_corpus(e->h_cats, N, corpus, n_corpus);
     e->d_ids = be->malloc(sizeof(int32_t) * N);
     e->d_cats = be->malloc(sizeof(int32_t) * N);
-    be->memcpy_h2d(e->d_ids, ids, sizeof(int32_t) * N, be->compute);
-    be->memcpy_h2d(e->d_cats, cats, sizeof(int32_t) * N, be->compute);
+    be->memcpy_h2d(e->d_ids, e->h_ids, sizeof(int32_t) * N, be->compute);
+    be->memcpy_h2d(e->d_cats, e->h_cats, sizeof(int32_t) * N, be->compute);
     be->stream_sync(be->compute);
-    free(ids);
-    free(cats);
     e->d_items = be->malloc(sizeof(float) * N * E);
     e->h_items = cddp_xmalloc(sizeof(float) * N * E, "corpus embeddings");
     e->d_users = be->malloc(sizeof(float) * batch * E);
@@ -111,6 +109,8 @@ void cddp_evaluator_free(cddp_evaluator *e) {
   if (e->d_ids) {
     be->free(e->d_ids);
     be->free(e->d_cats);
+    free(e->h_ids);
+    free(e->h_cats);
     be->free(e->d_items);
     be->free(e->d_users);
     be->free(e->d_scores);
@@ -154,7 +154,8 @@ void cddp_evaluator_run(cddp_evaluator *e, cddp_metrics_result *r) {
   cddp_model *m = e->m;
   cddp_metrics_reset(&e->acc);
   if (e->d_ids) { /* corpus embeddings with the current parameters */
-    m->ops->embed_items(m, e->d_ids, e->d_cats, (int)e->num_items, e->d_items);
+    m->ops->embed_items(m, e->d_ids, e->d_cats, e->h_ids, e->h_cats, (int)e->num_items,
+                        e->d_items);
     be->memcpy_d2h(e->h_items, e->d_items, sizeof(float) * e->num_items * e->emb, be->compute);
     be->stream_sync(be->compute);
   }

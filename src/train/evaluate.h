@@ -31,7 +31,7 @@ typedef struct {
   /* two_tower */
   int64_t num_items;
   int emb, chunk;
-  int32_t *d_ids, *d_cats;
+  int32_t *d_ids, *d_cats, *h_ids, *h_cats; /* the corpus: item ids 0..N-1 and categories */
   float *d_items, *h_items, *d_users, *d_scores, *h_scores, *true_score;
   int64_t *above;
 } cddp_evaluator;

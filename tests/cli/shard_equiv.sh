@@ -29,16 +29,16 @@
 # all-to-all bytes per step that rank 0 reports (a2a_bytes) equal the count
 # computed from that layout (one vector per fragment, not per id). A
 # negative control: half the batch per rank must differ.
-# dlrm_cuda: the dlrm cases with --device cuda and, on N ranks, --comm nccl
-# (the CUDA backend and NCCL all-to-all; in CI under the CPU emulation),
-# against 1 rank on the same device.
-# usage: shard_equiv.sh CDDP CKPT_COMPARE MPIRUN [dlrm|two_tower|dlrm_cuda]
+# dlrm_cuda, two_tower_cuda: the same cases with --device cuda and, on N
+# ranks, --comm nccl (the CUDA backend and NCCL all-to-all; in CI under the
+# CPU emulation), against 1 rank on the same device.
+# usage: shard_equiv.sh CDDP CKPT_COMPARE MPIRUN [dlrm|two_tower|dlrm_cuda|two_tower_cuda]
 set -u
 CDDP=$1 CMP=$2 MPIRUN=$3 MODEL=${4:-dlrm}
 MULTI=()
-if [ "$MODEL" = dlrm_cuda ]; then
-  MODEL=dlrm DEV=(--device cuda) MULTI=(--comm nccl)
-fi
+case $MODEL in
+  *_cuda) MODEL=${MODEL%_cuda} DEV=(--device cuda) MULTI=(--comm nccl) ;;
+esac
 W=$(mktemp -d /tmp/cddp_shard_equiv.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 fails=0
@@ -51,7 +51,7 @@ if [ "$MODEL" = two_tower ]; then
   "$CDDP" gen twotower "$W/e.h5" --rows 301 --seed 4 --num-users 100 --num-items 120 \
     --num-cats 8 --hist-len 4 --quiet || exit 1
   ARGS=(--model two_tower --variant tiny --lr 0.05 --gather-negatives --seed 7 --shuffle full
-        --threads 1 --progress plain --log-every 1000 --eval "$W/e.h5")
+        --threads 1 --progress plain --log-every 1000 --eval "$W/e.h5" ${DEV[@]+"${DEV[@]}"})
 fi
 if [ "$MODEL" = dlrm ]; then
   "$CDDP" gen ctr "$W/d.h5" --rows 1200 --seed 2 --table-size 40 --quiet || exit 1
