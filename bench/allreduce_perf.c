@@ -7,7 +7,7 @@
  *
  * Like nccl-tests: sizes from -b to -e bytes, each -f times the previous;
  * -w warm-up and -n timed iterations, posted back to back and then waited;
- * time = mean per iteration on the slowest rank; algbw = size / time;
+ * time = mean per iteration (--gap: median) on the slowest rank; algbw = size / time;
  * busbw = algbw * 2(n-1)/n. -c 1 checks each size once more from fresh data
  * (rank r contributes r+1 everywhere) and counts wrong elements (#wrong).
  * cddp's collective is in place, so only the in-place columns exist.
@@ -16,8 +16,9 @@
  * competes for cores as it does in a real step (the link "under load").
  * --gap US times each iteration alone, after a barrier and US microseconds
  * of silence on the link, as a training step spaces its buckets' all-reduces
- * (a throttled link's token bucket refills, TCP's queues drain); without it
- * iterations are posted back to back, as nccl-tests does. */
+ * (a throttled link's token bucket refills, TCP's queues drain), and reports
+ * the median iteration; without it iterations are posted back to back and
+ * the mean is reported, as nccl-tests does. */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -147,20 +148,26 @@ static void run(cddp_comm *c, const cddp_backend *be, cddp_comm_handle **h, int 
 }
 
 /* --gap: k all-reduces, each after a barrier and gap_us of silence, timed
- * alone; returns this rank's summed time of the k. */
-static double run_spaced(cddp_comm *c, const cddp_backend *be, int k, long gap_us, void *buf,
-                         size_t n, cddp_dtype t, cddp_reduce_op op) {
-  double sum = 0;
+ * alone into t[0..k-1]; returns this rank's median of the k (a late wake-up
+ * of one iteration does not move it, as it would move a mean). */
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+static double run_spaced(cddp_comm *c, const cddp_backend *be, int k, long gap_us, double *t,
+                         void *buf, size_t n, cddp_dtype dt, cddp_reduce_op op) {
   for (int i = 0; i < k; i++) {
     cddp_comm_wait(c, cddp_barrier(c));
     struct timespec nap = {gap_us / 1000000, (gap_us % 1000000) * 1000};
     while (nanosleep(&nap, &nap)) {}
     double t0 = now_s();
-    cddp_comm_wait(c, cddp_allreduce(c, buf, n, t, op));
+    cddp_comm_wait(c, cddp_allreduce(c, buf, n, dt, op));
     be->stream_sync(be->compute);
-    sum += now_s() - t0;
+    t[i] = now_s() - t0;
   }
-  return sum;
+  if (k == 0) return 0;
+  qsort(t, (size_t)k, sizeof *t, cmp_double);
+  return k % 2 ? t[k / 2] : 0.5 * (t[k / 2 - 1] + t[k / 2]);
 }
 
 /* The largest value over ranks (all-gather: cddp_allreduce has no fp64/max). */
@@ -187,6 +194,7 @@ int main(int argc, char **argv) {
   void *buf = be->malloc(maxn * es), *host = cddp_xmalloc(maxn * es, "host buffer");
   int handles = a.warmup > a.iters ? a.warmup : a.iters;
   cddp_comm_handle **h = cddp_xmalloc(sizeof *h * (size_t)(handles ? handles : 1), "handles");
+  double *spaced_t = cddp_xmalloc(sizeof(double) * (size_t)(handles ? handles : 1), "iteration times");
   int serial = be->is_device && !strcmp(a.comm, "mpi");
   const char *tname = a.t == CDDP_F32 ? "float" : a.t == CDDP_F16 ? "half" : "bfloat16";
   const char *opname = a.op == CDDP_RED_AVG ? "avg" : "sum";
@@ -218,8 +226,8 @@ int main(int argc, char **argv) {
     fill(be, buf, host, n, a.t, 1.0f);
     double mine;
     if (a.gap_us) {
-      run_spaced(c, be, a.warmup, a.gap_us, buf, n, a.t, a.op);
-      mine = run_spaced(c, be, a.iters, a.gap_us, buf, n, a.t, a.op) / a.iters;
+      run_spaced(c, be, a.warmup, a.gap_us, spaced_t, buf, n, a.t, a.op);
+      mine = run_spaced(c, be, a.iters, a.gap_us, spaced_t, buf, n, a.t, a.op);
     } else {
       run(c, be, h, a.warmup, serial, buf, n, a.t, a.op);
       cddp_comm_wait(c, cddp_barrier(c));
@@ -259,6 +267,7 @@ int main(int argc, char **argv) {
     printf("# Avg bus bandwidth    : %g \n#\n", nsizes ? bw_sum / nsizes : 0.0);
   }
   free(h);
+  free(spaced_t);
   free(host);
   be->free(buf);
   cddp_comm_destroy(c);

@@ -307,11 +307,12 @@ VALIDATION = [  # (configuration, ranks, nominal rate in bit/s or None, what it 
 REGIMES = (("back_to_back", ""), ("spaced", "_spaced"), ("busy", "_busy"))
 
 
-def link_of(d, cfg, rate, biggest):
+def link_of(d, cfg, rate, biggest, regimes=tuple(r for r, _ in REGIMES)):
     """The link of one configuration from its allreduce_perf outputs in d:
     perf_CFG.txt (back to back), perf_CFG_spaced.txt (--gap), perf_CFG_busy.txt
-    (--gap --busy). With a spaced file the level carries the cost tables;
-    without (older work directories) only alpha and busbw, fitted back to back."""
+    (--gap --busy). With a spaced file the level carries the cost tables of
+    `regimes`; without (older work directories) only alpha and busbw, fitted
+    back to back."""
     perf = f"{d}/perf_{cfg}.txt"
     if not os.path.exists(perf):  # older directories measured 2 local ranks only
         perf = f"{d}/perf_local2.txt"
@@ -321,7 +322,7 @@ def link_of(d, cfg, rate, biggest):
     if os.path.exists(f"{d}/perf_{cfg}_spaced.txt"):
         lv["tables"] = {}
         for regime, suffix in REGIMES:
-            if os.path.exists(f"{d}/perf_{cfg}{suffix}.txt"):
+            if regime in regimes and os.path.exists(f"{d}/perf_{cfg}{suffix}.txt"):
                 tab = read_table(f"{d}/perf_{cfg}{suffix}.txt")
                 lv["tables"]["ranks"] = tab["ranks"]
                 lv["tables"][regime] = tab["points"]
@@ -343,7 +344,7 @@ def merge(profs):
     return out
 
 
-def validate(d, models, host_cores, out_dir=None):
+def validate(d, models, host_cores, out_dir=None, regimes=tuple(r for r, _ in REGIMES)):
     """Two predictions per configuration. 'own compute': the step's compute parts
     and ready times from the W-rank trace itself, communication from the model
     (what the model is for: on this shared 2-core VM a rank's compute speed
@@ -362,7 +363,7 @@ def validate(d, models, host_cores, out_dir=None):
             m = merge(meas)
             # the largest message this run sends: a bucket, or a table's rows x ranks
             biggest = max([b for _, b in buckets_of(m)] + [p["bytes"] * W for p in m["params"] if p["sparse"]])
-            links = link_of(d, cfg, rate, biggest)
+            links = link_of(d, cfg, rate, biggest, regimes)
             own = dict(m)
             own["wait_ms_compute"] = base["wait_ms"]  # finish()'s own work; the model scales it with W
             p_own = simulate(own, links, W)
@@ -474,6 +475,8 @@ def main():
     p.add_argument("--models", default="vit,dlrm")
     p.add_argument("--host-cores", type=int, default=2)
     p.add_argument("--out-dir", help="write validation.dat for bench/plot.sh")
+    p.add_argument("--regimes", default="back_to_back,spaced,busy",
+                   help="the cost tables to use (leave one out to see what it contributes)")
     a = ap.parse_args()
     if a.cmd == "profile":
         json.dump(profile_from_trace(load_trace(a.trace), a.rank, a.skip), sys.stdout, indent=1)
@@ -493,7 +496,7 @@ def main():
     elif a.cmd == "project":
         project(a.spec, a.out_dir)
     elif a.cmd == "validate":
-        validate(a.dir, a.models.split(","), a.host_cores, a.out_dir)
+        validate(a.dir, a.models.split(","), a.host_cores, a.out_dir, tuple(a.regimes.split(",")))
 
 
 if __name__ == "__main__":
