@@ -345,11 +345,13 @@ def merge(profs):
 
 
 def validate(d, models, host_cores, out_dir=None, regimes=tuple(r for r, _ in REGIMES)):
-    """Two predictions per configuration. 'own compute': the step's compute parts
-    and ready times from the W-rank trace itself, communication from the model
-    (what the model is for: on this shared 2-core VM a rank's compute speed
-    depends on the other engineers' load, not on the model). '1-rank compute':
-    everything from the 1-rank run, compute slowed by ranks sharing host_cores."""
+    """Three predictions per configuration. 'own compute': the step's compute
+    parts and ready times from the W-rank trace itself, communication from the
+    model with the configuration's link (link_of; what the model is for: on
+    this shared 2-core VM a rank's compute speed depends on the other
+    engineers' load, not on the model). '1-rank compute': everything from the
+    1-rank run, compute slowed by ranks sharing host_cores. 'one alpha + beta':
+    own compute with the link reduced to its fitted alpha and busbw."""
     rows = []
     for model in models:
         base = calibrate(merge(measured_profiles(d, model, "1")))
