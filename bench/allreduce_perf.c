@@ -19,6 +19,7 @@
  * (a throttled link's token bucket refills, TCP's queues drain), and reports
  * the median iteration; without it iterations are posted back to back and
  * the mean is reported, as nccl-tests does. */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -159,7 +160,7 @@ static double run_spaced(cddp_comm *c, const cddp_backend *be, int k, long gap_u
   for (int i = 0; i < k; i++) {
     cddp_comm_wait(c, cddp_barrier(c));
     struct timespec nap = {gap_us / 1000000, (gap_us % 1000000) * 1000};
-    while (nanosleep(&nap, &nap)) {}
+    while (nanosleep(&nap, &nap) && errno == EINTR) {}
     double t0 = now_s();
     cddp_comm_wait(c, cddp_allreduce(c, buf, n, dt, op));
     be->stream_sync(be->compute);
