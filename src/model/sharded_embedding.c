@@ -118,7 +118,8 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
                     &s->fsd, &s->frb, &s->frd, &s->gsb, &s->gsd, &s->grb, &s->grd};
     for (size_t k = 0; k < sizeof a / sizeof *a; k++)
       *a[k] = cddp_xcalloc(sizeof(size_t) * (size_t)W, "sharded embedding counts");
-    for (int r = 0; r < W; r++) s->cb[r] = (size_t)s->ncnt * i4, s->cd[r] = (size_t)r * s->ncnt * i4;
+    for (int r = 0; r < W; r++)
+      s->cb[r] = (size_t)s->ncnt * i4, s->cd[r] = (size_t)r * s->ncnt * i4;
     size_t wn = (size_t)W * n * i4;
     s->h_cnt_send = host_array(s, wc * i4);
     s->h_cnt_recv = host_array(s, wc * i4);
@@ -155,7 +156,8 @@ static int n_frags(const cddp_shemb *s, const int32_t *cnt, int r, int t) {
  * fragment, in (rank, table, sample) order. Returns the ints to send. */
 static int bucket(cddp_shemb *s, const int32_t *const *ids, const int *ld, int n) {
   int W = s->world, T = s->n, D = s->D;
-  int32_t *cnt = s->h_cnt_send, *last = s->h_mark, *cur = s->h_mark + W, *k_in = s->h_mark + 2 * W;
+  int32_t *cnt = s->h_cnt_send, *last = s->h_mark, *cur = s->h_mark + W;
+  int32_t *k_in = s->h_mark + 2 * W;
   int32_t local;
   memset(cnt, 0, sizeof(int32_t) * (size_t)W * s->ncnt);
   for (int t = 0; t < T; t++) {
@@ -220,7 +222,8 @@ static void layout(cddp_shemb *s) {
       ns += n_frags(s, cs, r, t), nr += n_frags(s, cr, r, t);
     }
     if (pos > s->rrecv)
-      cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: %zu ids received, planned %zu", pos, s->rrecv);
+      cddp_die(CDDP_EXIT_RUNTIME, "sharded embeddings: %zu ids and ends received, planned %zu",
+               pos, s->rrecv);
     s->rb[r] = (pos - start) * 4, s->rd[r] = start * 4;
     s->fsb[r] = nr * fe, s->fsd[r] = fr * fe, s->frb[r] = ns * fe, s->frd[r] = fs * fe;
     s->gsb[r] = ns * ge, s->gsd[r] = fs * ge, s->grb[r] = nr * ge, s->grd[r] = fr * ge;
@@ -241,7 +244,8 @@ void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *cons
   be->memcpy_h2d(s->cnt_send, s->h_cnt_send, wc, be->compute);
   if (pos) be->memcpy_h2d(s->send, s->h_send, (size_t)pos * i4, be->compute);
   if (nf) be->memcpy_h2d(s->row, s->h_row, (size_t)nf * i4, be->compute);
-  if (nf && s->any_mean) be->memcpy_h2d(s->finv, s->h_finv, (size_t)nf * sizeof(float), be->compute);
+  if (nf && s->any_mean)
+    be->memcpy_h2d(s->finv, s->h_finv, (size_t)nf * sizeof(float), be->compute);
   wait(s, post(s, s->cnt_send, s->cb, s->cd, s->cnt_recv, s->cb, s->cd));
   be->memcpy_d2h(s->h_cnt_recv, s->cnt_recv, wc, be->compute);
   be->stream_sync(be->compute); /* the counts size the next collectives */
@@ -251,12 +255,14 @@ void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *cons
   for (int r = 0; r < W; r++)
     for (int t = 0; t < T; t++) {
       int k = n_ids(s, s->h_cnt_recv, r, t), f = n_frags(s, s->h_cnt_recv, r, t);
+      if (!k) continue;
       const float *table = cddp_param_data(c->ps, s->pid[t]);
       const int32_t *rid = s->recv + s->h_rid[r * T + t];
       float *out = s->vec_out + (size_t)s->h_rfrag[r * T + t] * D;
-      if (!k) continue;
-      if (s->bag[t] > 1) be->embbag_seg_fwd(table, D, rid, s->recv + s->h_rend[r * T + t], f, out, D);
-      else be->embbag_fwd(table, D, rid, 1, k, 1, 0, out, D);
+      if (s->bag[t] > 1)
+        be->embbag_seg_fwd(table, D, rid, s->recv + s->h_rend[r * T + t], f, out, D);
+      else
+        be->embbag_fwd(table, D, rid, 1, k, 1, 0, out, D);
     }
   if (s->fwd_t != CDDP_F32) {
     be->cast(s->fwd_out_h, s->fwd_t, s->vec_out, CDDP_F32, s->nfrecv * D);
@@ -272,7 +278,8 @@ void cddp_shemb_fwd_finish(cddp_shemb *s, const cddp_lctx *c, float *out) {
   wait(s, s->h_vec);
   int D = s->D, nf = s->nfsent;
   if (s->fwd_t != CDDP_F32) be->cast(s->vec_in, CDDP_F32, s->fwd_in_h, s->fwd_t, (size_t)nf * D);
-  if (s->any_mean && nf) be->scale_rows(s->vec_in, D, nf, D, s->finv); /* mean: sum of the fragments / count */
+  /* a mean: each fragment times 1/(its bag's valid ids), then their sum */
+  if (s->any_mean && nf) be->scale_rows(s->vec_in, D, nf, D, s->finv);
   /* bags may be empty or split across owners: clear the slots, then add */
   for (int t = 0; t < s->n && s->nb; t++) be->copy2d(out + s->slot[t], s->ldo, s->zeros, D, s->nb, D);
   if (nf) be->sparse_to_dense(s->row, s->vec_in, nf, D, out);
@@ -312,7 +319,8 @@ void cddp_shemb_bwd_finish(cddp_shemb *s, const cddp_lctx *c, const cddp_ready_h
                  s->micro ? *s->micro + 1 : 1, s->accum);
       const float *g = s->g_recv + (size_t)s->h_rfrag[r * T + t] * D;
       float *rows = s->acc_rows[t] + (size_t)m * D;
-      be->memcpy_d2d(s->acc_ids[t] + m, s->recv + s->h_rid[r * T + t], sizeof(int32_t) * k, be->compute);
+      be->memcpy_d2d(s->acc_ids[t] + m, s->recv + s->h_rid[r * T + t], sizeof(int32_t) * k,
+                     be->compute);
       if (s->bag[t] > 1) /* each id of a fragment gets the fragment's gradient */
         be->embbag_seg_bwd(g, D, s->recv + s->h_rend[r * T + t], f, D, rows);
       else
