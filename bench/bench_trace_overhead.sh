@@ -4,15 +4,21 @@
 # Figure: median global samples/s over the logging intervals after the first,
 # then the median over repetitions; overhead = 1 - on/off.
 # usage: bench/bench_trace_overhead.sh [CDDP] [WORKDIR]
-#   env: REPS (5), STEPS (30), MODELS ("vit dlrm")
+#   env: REPS (5), STEPS (30), MODELS ("vit dlrm"), AUTOGROUP_NICE (unset; as in
+#        bench_scaling.sh: run under `setsid` to give only this script's session
+#        that autogroup nice value)
 set -u
+if [ -n "${AUTOGROUP_NICE:-}" ]; then
+  echo "$AUTOGROUP_NICE" >/proc/self/autogroup || exit 1
+fi
 CDDP=${1:-build/cddp}
 D=${2:-/tmp/cddp_bench_trace}
 REPS=${REPS:-5} STEPS=${STEPS:-30} MODELS=${MODELS:-"vit dlrm"}
 . "$(dirname "$0")/bench_data.sh"
 bench_data "$CDDP" "$D" 200000 || exit 1
 echo "# bench_trace_overhead: $(date -u '+%F %T UTC'), commit $(git rev-parse --short HEAD 2>/dev/null)," \
-  "$(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS STEPS=$STEPS"
+  "$(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS STEPS=$STEPS," \
+  "$(cat /proc/self/autogroup 2>/dev/null)"
 rm -f "$D/results.txt"
 for model in $MODELS; do
   if [ "$model" = vit ]; then

@@ -29,7 +29,8 @@ NH=$here/../tests/multihost/netns-hosts.sh
 . "$(dirname "$0")/bench_data.sh"
 bench_data "$B/cddp" "$D" 200000 || exit 1
 echo "# validate_model: $(date -u '+%F %T UTC'), commit $(git -C "$here" rev-parse --short HEAD)," \
-  "$(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS STEPS=$STEPS"
+  "$(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS STEPS=$STEPS," \
+  "$(cat /proc/self/autogroup 2>/dev/null)"
 PERF=(-b 4K -e 4M -f 2 -w 2 -n 9)
 # perf CFG LAUNCHER...: the three tables of one configuration
 perf() {
