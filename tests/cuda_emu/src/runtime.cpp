@@ -13,10 +13,14 @@
  * copy to pageable memory, cudaEventQuery/cudaStreamQuery) sets a demand on
  * the stream up to the awaited operation; the device thread then runs
  * demanded operations only, picking the next stream at random (seeded) among
- * those whose head is demanded and runnable. A wait on an event demands the
- * recording stream up to the record. So a missing cudaStreamWaitEvent leaves
- * the producer's work undone when the consumer runs, and the consumer reads
- * stale data, as a GPU would when the consumer happens to run first.
+ * those whose head is demanded and runnable. A demanded wait on an event
+ * demands the recording stream up to the record at once (not when the wait
+ * reaches the head of its queue), so the recording stream's work races with
+ * the work queued ahead of the wait, as on a GPU. So a missing
+ * cudaStreamWaitEvent leaves the producer's work undone when the consumer
+ * runs, or lets the consumer run before a copy queued on another stream that
+ * the host demands later, and the consumer reads stale data, as a GPU would
+ * when the consumer happens to run first.
  *
  * One device thread executes all stream work (kernels block by block, copies,
  * library calls), so kernels never run concurrently; the host threads only
@@ -208,6 +212,20 @@ static void fail_all(engine &e, cudaError_t err) {
   e.done.notify_all();
 }
 
+/* Demands s up to seq, and through every wait in that range the streams
+ * it waits on (each queued op is looked at once: demand only grows). */
+static void demand_locked(stream_rec *s, uint64_t seq) {
+  if (s->demand >= seq) return;
+  uint64_t from = s->demand + 1;
+  s->demand = seq;
+  if (s->q.empty()) return;
+  uint64_t first = s->q.front().seq;
+  for (uint64_t k = from > first ? from : first; k <= seq && k - first < s->q.size(); k++) {
+    const op &o = s->q[k - first];
+    if (o.wait_s) demand_locked(o.wait_s, o.wait_seq);
+  }
+}
+
 static void *device_thread(void *) {
   engine &e = E();
   std::unique_lock<std::mutex> lk(e.mu);
@@ -215,20 +233,12 @@ static void *device_thread(void *) {
   int idle_polls = 0;
   for (;;) {
     cand.clear();
-    bool raised = false;
     for (stream_rec *s : e.streams) {
       if (s->q.empty() || s->q.front().seq > s->demand) continue;
       op &o = s->q.front();
-      if (o.wait_s && o.wait_s->done < o.wait_seq) {
-        if (o.wait_s->demand < o.wait_seq) {
-          o.wait_s->demand = o.wait_seq;
-          raised = true;
-        }
-        continue;
-      }
+      if (o.wait_s && o.wait_s->done < o.wait_seq) continue; /* demanded with it */
       cand.push_back(s);
     }
-    if (raised) continue;
     if (cand.empty()) {
       e.work.wait(lk);
       continue;
@@ -302,7 +312,7 @@ static void legacy_order_locked(engine &e, stream_rec *s) {
 static cudaError_t wait_locked(engine &e, std::unique_lock<std::mutex> &lk, stream_rec *s,
                                uint64_t seq) {
   start_locked(e);
-  if (s->demand < seq) s->demand = seq;
+  demand_locked(s, seq);
   e.work.notify_one();
   e.done.wait(lk, [&] { return s->done >= seq || e.sticky != cudaSuccess; });
   return e.sticky;
@@ -584,7 +594,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t st) {
   std::lock_guard<std::mutex> g(e.mu);
   stream_rec *s = (stream_rec *)st;
   if (!st || !known_stream(e, s)) RET(cudaErrorInvalidResourceHandle);
-  s->demand = s->enq;
+  demand_locked(s, s->enq);
   e.work.notify_one();
   return cudaSuccess;
 }
@@ -603,7 +613,7 @@ cudaError_t cudaStreamQuery(cudaStream_t st) {
   if (e.sticky != cudaSuccess) RET(e.sticky);
   if (s->done >= s->enq) return cudaSuccess;
   start_locked(e);
-  s->demand = s->enq;
+  demand_locked(s, s->enq);
   e.work.notify_one();
   return cudaErrorNotReady;
 }
@@ -685,7 +695,7 @@ cudaError_t cudaEventQuery(cudaEvent_t evh) {
   if (e.sticky != cudaSuccess) RET(e.sticky);
   if (!ev->s || ev->s->done >= ev->seq) return cudaSuccess;
   start_locked(e);
-  if (ev->s->demand < ev->seq) ev->s->demand = ev->seq;
+  demand_locked(ev->s, ev->seq);
   e.work.notify_one();
   return cudaErrorNotReady;
 }
