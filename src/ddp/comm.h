@@ -64,10 +64,11 @@ void cddp_comm_allgather_host(cddp_comm *c, const void *send, void *recv, size_t
  * communication thread finished it; NCCL: when the host waited, since the
  * host never blocks on the GPU there).
  * cddp_comm_reserve: set-up only. With a device backend under "mpi",
- * collectives are staged through pinned host memory; this sizes that pool to
- * hold the staging of all collectives in flight at once (the reducer calls it;
- * the pool only grows, and also grows for a collective that finds nothing
- * else in flight).
+ * collectives are staged through pinned host memory; each caller reserves the
+ * bytes of the collectives it may keep in flight at once (the reducer: a
+ * step's buckets and sparse gathers; the sharded embeddings: their largest
+ * all-to-all), and the pool holds the sum of the reservations (it also grows
+ * for a collective that finds nothing else in flight).
  * No effect for host buffers or NCCL.
  * cddp_comm_kind: "mpi" or "nccl". */
 void cddp_comm_wait_timed(cddp_comm *c, cddp_comm_handle *h, double *done_s);

@@ -12,7 +12,7 @@
  * (RNE, core/dtype.h), i.e. the same as a half-precision add.
  *
  * Device buffers (be->is_device) are staged through a pinned host pool sized
- * at set-up (cddp_comm_reserve): the caller copies device->host on be->comm
+ * at set-up (the sum of the cddp_comm_reserve calls): the caller copies device->host on be->comm
  * after an event on the compute stream, and copies back in wait(), which then
  * synchronises be->comm. This fallback syncs the host per collective; NCCL is
  * the fast GPU path. */
@@ -65,6 +65,7 @@ typedef struct {
   atomic_int waiters;     /* callers inside cddp_comm_wait: poll without sleeping */
   char *stage;            /* pinned host staging pool (device backends) */
   size_t stage_cap, stage_used;
+  size_t reserved;        /* sum of cddp_comm_reserve calls */
   cddp_event *ev;
 } comm_mpi;
 
@@ -444,12 +445,17 @@ static void mpi_wait(cddp_comm *c, cddp_comm_handle *h, double *done_s) {
   pthread_mutex_unlock(&m->mu);
 }
 
+/* Reservations add up: each caller's collectives may be in flight together
+ * with the others' (the reducer's buckets while the sharded embeddings'
+ * gradients travel). */
 static void mpi_reserve(cddp_comm *c, size_t bytes) {
   comm_mpi *m = (comm_mpi *)c;
-  if (!c->be->is_device || bytes <= m->stage_cap) return;
+  if (!c->be->is_device) return;
+  m->reserved += bytes + 64 * 16; /* alignment slack */
+  if (m->reserved <= m->stage_cap) return;
   if (m->outstanding) cddp_die(CDDP_EXIT_RUNTIME, "cddp_comm_reserve while collectives are in flight");
   if (m->stage) c->be->host_free(m->stage);
-  m->stage_cap = bytes + 64 * 16; /* alignment slack */
+  m->stage_cap = m->reserved;
   m->stage = c->be->host_alloc(m->stage_cap);
 }
 

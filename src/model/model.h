@@ -38,6 +38,10 @@ typedef struct {
                      const size_t *send_displs, void *recv, const size_t *recv_bytes,
                      const size_t *recv_displs);
   void (*wait)(void *ctx, void *handle);
+  /* Set-up only (may be NULL): the bytes, send plus receive side, of the
+   * largest all-to-all(v) a caller keeps in flight, so that the backend can
+   * plan its buffers for it next to everyone else's (cddp_comm_reserve). */
+  void (*reserve)(void *ctx, size_t bytes);
 } cddp_model_comm;
 
 typedef struct {

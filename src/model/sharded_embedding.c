@@ -129,6 +129,10 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
     s->h_send = host_array(s, s->ssend * i4);
     s->h_row = host_array(s, s->scap * i4);
     s->h_finv = host_array(s, s->scap * f4);
+    /* one of our collectives is in flight at a time: the largest is the
+     * vectors' (or the gradients') all-to-all, or the ids' for D = 1 */
+    size_t vecs = (s->scap + s->rcap) * D * f4, idb = (s->ssend + s->rrecv) * i4;
+    if (s->mc->reserve) s->mc->reserve(s->mc->ctx, (vecs > idb ? vecs : idb) + 128);
   }
 }
 

@@ -32,7 +32,7 @@ static void *mc_alltoallv(void *ctx, const void *send, const size_t *sb, const s
 
 static void mc_wait(void *ctx, void *h) { cddp_comm_wait(ctx, h); }
 
-
+static void mc_reserve(void *ctx, size_t bytes) { cddp_comm_reserve(ctx, bytes); }
 
 /* What every rank must agree on before training: every option the option
  * table does not mark per rank (one "name = value" line each, so that a
@@ -142,13 +142,11 @@ void cddp_trainer_setup(trainer *t) {
   describe_device(t, gpu);
   t->mcomm = (cddp_model_comm){.rank = t->pg.rank, .world = t->pg.world, .ctx = t->comm,
                                .allgather = mc_allgather, .allreduce_sum = mc_allreduce_sum,
-                               .alltoallv = mc_alltoallv, .wait = mc_wait};
+                               .alltoallv = mc_alltoallv, .wait = mc_wait,
+                               .reserve = mc_reserve};
   cddp_model_config cfg;
   cddp_model_config_from_options(o, &cfg);
   t->m = cddp_model_create(&cfg, &t->info, be, &t->mcomm);
-  if (t->m->sharded && be->is_device && strcmp(cddp_comm_kind(t->comm), "nccl"))
-    cddp_die(CDDP_EXIT_USAGE, "sharded embedding tables on --device %s need --comm nccl",
-             o->device);
   cddp_params *ps = &t->m->params;
 
   cddp_opt_config oc = {.name = o->optimizer, .lr = o->lr,

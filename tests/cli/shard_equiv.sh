@@ -31,13 +31,16 @@
 # negative control: half the batch per rank must differ.
 # dlrm_cuda, two_tower_cuda: the same cases with --device cuda and, on N
 # ranks, --comm nccl (the CUDA backend and NCCL all-to-all; in CI under the
-# CPU emulation), against 1 rank on the same device.
+# CPU emulation), against 1 rank on the same device; then, with --comm mpi
+# (device buffers staged through pinned host memory while the reducer's
+# buckets are in flight too), dlrm's plans, Adagrad and AMP and two_tower's
+# table-wise and row-wise plans.
 # usage: shard_equiv.sh CDDP CKPT_COMPARE MPIRUN [dlrm|two_tower|dlrm_cuda|two_tower_cuda]
 set -u
 CDDP=$1 CMP=$2 MPIRUN=$3 MODEL=${4:-dlrm}
-MULTI=()
+MULTI=() CUDA=
 case $MODEL in
-  *_cuda) MODEL=${MODEL%_cuda} DEV=(--device cuda) MULTI=(--comm nccl) ;;
+  *_cuda) MODEL=${MODEL%_cuda} DEV=(--device cuda) MULTI=(--comm nccl) CUDA=1 ;;
 esac
 W=$(mktemp -d /tmp/cddp_shard_equiv.XXXXXX)
 trap 'rm -rf "$W"' EXIT
@@ -147,6 +150,13 @@ PY
     if out=$("$CMP" "$(ck ref_split $K)" "$(ck tctl $K)" $TOL --expect-differ); then
       echo "ok: negative control differs: $out"
     else fail "negative control does not differ: $out"; fi
+  if [ -n "$CUDA" ]; then
+    MULTI=(--comm mpi)
+    run m2_table 2 $((G / 2)) d --embedding-sharding table && same m2_table ref
+    run m4_row 4 $((G / 4)) d --embedding-sharding row && same m4_row ref
+    run m4_split 4 $((G / 4)) split "${SPLIT[@]}" && same m4_split ref_split
+    MULTI=(--comm nccl)
+  fi
   echo "$fails failure(s)"
   [ $fails = 0 ]
   exit
@@ -193,6 +203,26 @@ for N in 2 4; do
   run n${N}_one_rank $N $B one --embedding-plan "$ALL" --embedding-sharding table &&
     same n${N}_one_rank ref_one
 done
+
+if [ -n "$CUDA" ]; then
+  MULTI=(--comm mpi)
+  for N in 2 4; do
+    B=$((G / N))
+    run m${N}_table $N $B d --embedding-sharding table && same m${N}_table ref
+    run m${N}_row $N $B d --embedding-sharding row --embedding-plan emb_l.8=table:1 &&
+      same m${N}_row ref
+    run m${N}_mixed $N $B d --embedding-sharding table --embedding-plan $MIXED && same m${N}_mixed ref
+    run m${N}_auto $N $B d --embedding-sharding auto && same m${N}_auto ref
+    run m${N}_table_ada $N $B d --embedding-sharding table "${ADA[@]}" && same m${N}_table_ada ref_ada
+    run m${N}_row_ada $N $B d --embedding-sharding row --embedding-plan emb_l.8=replicated "${ADA[@]}" &&
+      same m${N}_row_ada ref_ada
+  done
+  run m2_amp_fp16 2 $((G / 2)) d --embedding-sharding table --precision fp16 &&
+    TOL=$(awk 'BEGIN { print 2 * 2^-11 }') same m2_amp_fp16 ref_amp_fp16
+  run m4_amp_bf16 4 $((G / 4)) d --embedding-sharding row --embedding-plan emb_l.8=table:1 \
+    --precision bf16 && TOL=$(awk 'BEGIN { print 2 * 2^-8 }') same m4_amp_bf16 ref_amp_bf16
+  MULTI=(--comm nccl)
+fi
 
 # Resume on another world size and plan: 4 ranks row-wise, 5 steps; then 2 ranks table-wise.
 ROW4=(--embedding-sharding row --embedding-plan emb_l.8=table:2)
