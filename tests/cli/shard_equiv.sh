@@ -34,7 +34,8 @@
 # CPU emulation), against 1 rank on the same device; then, with --comm mpi
 # (device buffers staged through pinned host memory while the reducer's
 # buckets are in flight too), dlrm's plans, Adagrad and AMP and two_tower's
-# table-wise and row-wise plans.
+# plans (table, row, mixed, auto, row-wise Adagrad; 2 and 4 ranks) and split
+# bags.
 # usage: shard_equiv.sh CDDP CKPT_COMPARE MPIRUN [dlrm|two_tower|dlrm_cuda|two_tower_cuda]
 set -u
 CDDP=$1 CMP=$2 MPIRUN=$3 MODEL=${4:-dlrm}
@@ -99,18 +100,28 @@ if [ "$MODEL" = two_tower ]; then
   ADA=(--optimizer adagrad --eps 1e-2) # 1e-3: 1.6e-5 already between 1 and 2 replicated ranks
   run ref 1 $G d || exit 1
   run ref_ada 1 $G d "${ADA[@]}" || exit 1
-  for N in 2 4; do
-    B=$((G / N))
-    run t${N}_table $N $B d --embedding-sharding table && same t${N}_table ref
-    run t${N}_row $N $B d --embedding-sharding row && same t${N}_row ref
-    run t${N}_mixed $N $B d --embedding-plan user_tower.user_emb=row,user_tower.hist_emb=table:1,item_tower.item_emb=table:0 &&
-      same t${N}_mixed ref
-    run t${N}_auto $N $B d --embedding-sharding auto && same t${N}_auto ref
-    run t${N}_row_ada $N $B d --embedding-sharding row "${ADA[@]}" && same t${N}_row_ada ref_ada
-    for c in table row mixed auto; do
-      [ "$(recall t${N}_$c)" = "$(recall ref)" ] || fail "t${N}_$c: recall '$(recall t${N}_$c)' != '$(recall ref)'"
+  plans() { # PREFIX: the plans on 2 and 4 ranks with the current MULTI
+    local p=$1
+    for N in 2 4; do
+      B=$((G / N))
+      run ${p}${N}_table $N $B d --embedding-sharding table && same ${p}${N}_table ref
+      run ${p}${N}_row $N $B d --embedding-sharding row && same ${p}${N}_row ref
+      run ${p}${N}_mixed $N $B d --embedding-plan user_tower.user_emb=row,user_tower.hist_emb=table:1,item_tower.item_emb=table:0 &&
+        same ${p}${N}_mixed ref
+      run ${p}${N}_auto $N $B d --embedding-sharding auto && same ${p}${N}_auto ref
+      run ${p}${N}_row_ada $N $B d --embedding-sharding row "${ADA[@]}" && same ${p}${N}_row_ada ref_ada
+      for c in table row mixed auto; do
+        [ "$(recall ${p}${N}_$c)" = "$(recall ref)" ] ||
+          fail "${p}${N}_$c: recall '$(recall ${p}${N}_$c)' != '$(recall ref)'"
+      done
     done
-  done
+  }
+  plans t
+  if [ -n "$CUDA" ]; then # on the device: the same with the MPI backend
+    MULTI=(--comm mpi)
+    plans m
+    MULTI=(--comm nccl)
+  fi
   # split bags: every sample sends each other rank 8/N ids (one fragment, one
   # end) and gets one vector back; its fragment's gradient goes back
   PY=""
@@ -152,8 +163,6 @@ PY
     else fail "negative control does not differ: $out"; fi
   if [ -n "$CUDA" ]; then
     MULTI=(--comm mpi)
-    run m2_table 2 $((G / 2)) d --embedding-sharding table && same m2_table ref
-    run m4_row 4 $((G / 4)) d --embedding-sharding row && same m4_row ref
     run m4_split 4 $((G / 4)) split "${SPLIT[@]}" && same m4_split ref_split
     MULTI=(--comm nccl)
   fi
