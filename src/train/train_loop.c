@@ -121,106 +121,142 @@ static int stop_now(trainer *t, int64_t step, int64_t epoch, int64_t pos, int ha
                 "(exit status %d)", why, (long long)step, CDDP_EXIT_STOPPED);
   return CDDP_EXIT_STOPPED;
 }
-int cddp_trainer_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos, int64_t *end) {
-  cddp_options *o = t->o;
+/* The loop's state carried from step to step. */
+typedef struct {
+  interval iv;
+  int64_t last_eval, last_ckpt;
+  double lr_factor;
+} loop_state;
+
+/* Step s of the epoch up to its gradients: forward and backward of each of
+ * its --grad-accum micro-batches (only the last communicates). */
+static void forward_backward(trainer *t, int64_t epoch, int64_t s) {
   const cddp_backend *be = t->be;
   cddp_model *m = t->m;
   cddp_params *ps = &m->params;
   const cddp_ready_hook hook = {cddp_reducer_mark_ready, t->red};
   const float *loss_scale = cddp_amp_loss_scale(&t->amp);
-  const float grad_scale = 1.0f / (float)(o->batch * t->A);
-  interval iv = {.t0 = cddp_train_now(), .last_check = step};
-  int64_t last_eval = -1, last_ckpt = step;
-  double lr_factor = 1;
+  const float grad_scale = 1.0f / (float)(t->o->batch * t->A);
+  be->memset0(ps->grad, ps->n_dense * sizeof(float), be->compute);
+  be->memset0(m->loss_sum, sizeof(float), be->compute);
+  m->a2a_wait_ms = m->a2a_bytes = 0;
+  cddp_amp_begin_step(&t->amp);
+  for (int64_t a = 0; a < t->A; a++) {
+    cddp_devbatch_before_next(&t->db);
+    double t0 = cddp_trace_t0();
+    const cddp_batch *hb = cddp_loader_next(t->train);
+    cddp_trace_since(CDDP_TRACK_DATA, "data", "data wait", -1, t0, 0);
+    if (!hb)
+      cddp_die(CDDP_EXIT_RUNTIME, "loader ended epoch %lld after %lld steps, expected %lld",
+               (long long)epoch, (long long)s, (long long)t->spe);
+    t0 = cddp_trace_t0();
+    const cddp_batch *db = cddp_devbatch_put(&t->db, hb);
+    cddp_trace_since(CDDP_TRACK_DATA, "data", "h2d copy", -1, t0, 0);
+    cddp_trace_mark tm = cddp_trace_begin();
+    m->ops->forward(m, db, 1, grad_scale, loss_scale);
+    cddp_trace_end(tm, CDDP_TRACK_COMPUTE, "step", "forward", -1, 0);
+    cddp_reducer_begin(t->red, a == t->A - 1);
+    m->micro = (int)a;
+    tm = cddp_trace_begin();
+    m->ops->backward(m, db, &hook);
+    cddp_trace_end(tm, CDDP_TRACK_COMPUTE, "step", "backward", -1, 0);
+    cddp_devbatch_consumed(&t->db);
+  }
+}
+
+/* Waits for the communicated gradients and applies the optimizer (AMP's
+ * unscale and skip, clipping, the schedule); returns the LR factor used. */
+static double update(trainer *t, int64_t step) {
+  const cddp_backend *be = t->be;
+  cddp_model *m = t->m;
+  cddp_params *ps = &m->params;
+  double t0 = cddp_trace_t0();
+  cddp_reducer_finish(t->red);
+  cddp_trace_since(CDDP_TRACK_COMPUTE, "ddp", "gradient wait", -1, t0, 0);
+  cddp_trace_mark t_opt = cddp_trace_begin();
+  for (int i = 0; i < ps->n; i++)
+    if (ps->p[i].flags & CDDP_PARAM_SHARDED) { /* this rank's rows, averaged by the model */
+      t->sparse[i] = (cddp_sparse_grad){ps->p[i].sp_ids, ps->p[i].sp_rows, ps->p[i].sp_n};
+    } else if (ps->p[i].flags & CDDP_PARAM_SPARSE) {
+      const float *rows;
+      cddp_reducer_sparse_result(t->red, i, &t->sparse[i].ids, &rows, &t->sparse[i].n);
+      t->sparse[i].rows = (float *)rows; /* reducer-owned scratch, updated in place */
+    }
+  cddp_amp_unscale_check(&t->amp, ps, t->sparse);
+  if (m->sharded && t->amp.enabled) agree_found_inf(t);
+  if (t->o->clip_grad_norm > 0) cddp_optimizer_clip(&t->opt, t->sparse, t->o->clip_grad_norm);
+  double lr_factor = cddp_schedule_factor(&t->sched, step);
+  cddp_optimizer_step(&t->opt, t->sparse, lr_factor, cddp_amp_skip(&t->amp));
+  cddp_amp_update(&t->amp);
+  be->axpy(t->loss_acc, m->loss_sum, 1, 1.0f);
+  cddp_trace_end(t_opt, CDDP_TRACK_COMPUTE, "step", "optimizer", -1, 0);
+  return lr_factor;
+}
+
+/* Adds the step's samples, timings and bytes to the logging interval. */
+static void account(trainer *t, interval *iv) {
+  const cddp_reducer_stats *st = cddp_reducer_last_stats(t->red);
+  iv->steps++;
+  iv->samples += t->o->batch * t->A;
+  iv->backward_ms += st->backward_ms;
+  iv->comm_ms += st->comm_ms;
+  iv->exposed_ms += st->exposed_ms;
+  iv->bytes += (double)st->bytes_sent + t->m->a2a_bytes;
+  iv->a2a_ms += t->m->a2a_wait_ms;
+  iv->a2a_bytes += t->m->a2a_bytes;
+}
+
+/* After step `step` (step s of its epoch): logging, evaluation, checkpoints,
+ * stop signals, --stop-after and the end of the run. Returns -1 to go on,
+ * or the run's exit status. */
+static int after_step(trainer *t, loop_state *ls, int64_t step, int64_t epoch, int64_t s) {
+  const cddp_options *o = t->o;
+  int end_epoch = s + 1 == t->spe;
+  /* where the next step starts: what a checkpoint of this step records */
+  int64_t next_epoch = end_epoch ? epoch + 1 : epoch, next_pos = end_epoch ? 0 : (s + 1) * t->A;
+  int log_now = step % o->log_every == 0 || step == t->total || end_epoch;
+  if (log_now) log_step(t, &ls->iv, step, epoch, ls->lr_factor);
+  if (t->have_eval && ((o->eval_every > 0 && step % o->eval_every == 0) || end_epoch)) {
+    evaluate(t, step, epoch);
+    ls->last_eval = step;
+  }
+  if (o->checkpoint_dir[0] && o->checkpoint_every > 0 && step % o->checkpoint_every == 0) {
+    cddp_trainer_save_checkpoint(t, step, next_epoch, next_pos);
+    ls->last_ckpt = step;
+  }
+  if (step < t->total && agree_stop(t, log_now))
+    return stop_now(t, step, next_epoch, next_pos, ls->last_ckpt == step);
+  if (step == t->total || step == o->stop_after) agree_stop_finish(t);
+  if (o->stop_after > 0 && step == o->stop_after && step < t->total) {
+    if (o->checkpoint_dir[0] && ls->last_ckpt != step) cddp_trainer_save_checkpoint(t, step, next_epoch, next_pos);
+    cddp_log_info("--stop-after %lld: stopping; continue with --resume", (long long)step);
+    return CDDP_EXIT_OK;
+  }
+  if (step == t->total) {
+    if (t->have_eval && ls->last_eval != step) evaluate(t, step, epoch);
+    if (o->checkpoint_dir[0] && ls->last_ckpt != step) cddp_trainer_save_checkpoint(t, step, next_epoch, next_pos);
+  }
+  return -1;
+}
+
+int cddp_trainer_loop(trainer *t, int64_t step, int64_t epoch, int64_t pos, int64_t *end) {
+  loop_state ls = {.iv = {.t0 = cddp_train_now(), .last_check = step}, .last_eval = -1,
+                   .last_ckpt = step, .lr_factor = 1};
   for (; step < t->total; epoch++, pos = 0) {
     if (pos) cddp_loader_start_epoch_at(t->train, epoch, pos);
     else cddp_loader_start_epoch(t->train, epoch);
     for (int64_t s = pos / t->A; s < t->spe && step < t->total; s++) {
       cddp_trace_run_step(&t->tr, step + 1);
       cddp_trace_mark t_step = cddp_trace_begin();
-      be->memset0(ps->grad, ps->n_dense * sizeof(float), be->compute);
-      be->memset0(m->loss_sum, sizeof(float), be->compute);
-      m->a2a_wait_ms = m->a2a_bytes = 0;
-      cddp_amp_begin_step(&t->amp);
-      for (int64_t a = 0; a < t->A; a++) {
-        cddp_devbatch_before_next(&t->db);
-        double t0 = cddp_trace_t0();
-        const cddp_batch *hb = cddp_loader_next(t->train);
-        cddp_trace_since(CDDP_TRACK_DATA, "data", "data wait", -1, t0, 0);
-        if (!hb)
-          cddp_die(CDDP_EXIT_RUNTIME, "loader ended epoch %lld after %lld steps, expected %lld",
-                   (long long)epoch, (long long)s, (long long)t->spe);
-        t0 = cddp_trace_t0();
-        const cddp_batch *db = cddp_devbatch_put(&t->db, hb);
-        cddp_trace_since(CDDP_TRACK_DATA, "data", "h2d copy", -1, t0, 0);
-        cddp_trace_mark tm = cddp_trace_begin();
-        m->ops->forward(m, db, 1, grad_scale, loss_scale);
-        cddp_trace_end(tm, CDDP_TRACK_COMPUTE, "step", "forward", -1, 0);
-        cddp_reducer_begin(t->red, a == t->A - 1);
-        m->micro = (int)a;
-        tm = cddp_trace_begin();
-        m->ops->backward(m, db, &hook);
-        cddp_trace_end(tm, CDDP_TRACK_COMPUTE, "step", "backward", -1, 0);
-        cddp_devbatch_consumed(&t->db);
-      }
-      double t0 = cddp_trace_t0();
-      cddp_reducer_finish(t->red);
-      cddp_trace_since(CDDP_TRACK_COMPUTE, "ddp", "gradient wait", -1, t0, 0);
-      cddp_trace_mark t_opt = cddp_trace_begin();
-      for (int i = 0; i < ps->n; i++)
-        if (ps->p[i].flags & CDDP_PARAM_SHARDED) { /* this rank's rows, averaged by the model */
-          t->sparse[i] = (cddp_sparse_grad){ps->p[i].sp_ids, ps->p[i].sp_rows, ps->p[i].sp_n};
-        } else if (ps->p[i].flags & CDDP_PARAM_SPARSE) {
-          const float *rows;
-          cddp_reducer_sparse_result(t->red, i, &t->sparse[i].ids, &rows, &t->sparse[i].n);
-          t->sparse[i].rows = (float *)rows; /* reducer-owned scratch, updated in place */
-        }
-      cddp_amp_unscale_check(&t->amp, ps, t->sparse);
-      if (m->sharded && t->amp.enabled) agree_found_inf(t);
-      if (o->clip_grad_norm > 0) cddp_optimizer_clip(&t->opt, t->sparse, o->clip_grad_norm);
-      lr_factor = cddp_schedule_factor(&t->sched, step);
-      cddp_optimizer_step(&t->opt, t->sparse, lr_factor, cddp_amp_skip(&t->amp));
-      cddp_amp_update(&t->amp);
-      be->axpy(t->loss_acc, m->loss_sum, 1, 1.0f);
-      cddp_trace_end(t_opt, CDDP_TRACK_COMPUTE, "step", "optimizer", -1, 0);
+      forward_backward(t, epoch, s);
+      ls.lr_factor = update(t, step);
       step++;
       cddp_trace_end(t_step, CDDP_TRACK_STEP, "step", "step ", (int)step, 0);
-      const cddp_reducer_stats *st = cddp_reducer_last_stats(t->red);
-      iv.steps++;
-      iv.samples += o->batch * t->A;
-      iv.backward_ms += st->backward_ms;
-      iv.comm_ms += st->comm_ms;
-      iv.exposed_ms += st->exposed_ms;
-      iv.bytes += (double)st->bytes_sent + m->a2a_bytes;
-      iv.a2a_ms += m->a2a_wait_ms;
-      iv.a2a_bytes += m->a2a_bytes;
-      int end_epoch = s + 1 == t->spe;
-      /* where the next step starts: what a checkpoint of this step records */
-      int64_t next_epoch = end_epoch ? epoch + 1 : epoch, next_pos = end_epoch ? 0 : (s + 1) * t->A;
-      int log_now = step % o->log_every == 0 || step == t->total || end_epoch;
-      if (log_now) log_step(t, &iv, step, epoch, lr_factor);
-      if (t->have_eval && ((o->eval_every > 0 && step % o->eval_every == 0) || end_epoch)) {
-        evaluate(t, step, epoch);
-        last_eval = step;
-      }
-      if (o->checkpoint_dir[0] && o->checkpoint_every > 0 && step % o->checkpoint_every == 0) {
-        cddp_trainer_save_checkpoint(t, step, next_epoch, next_pos);
-        last_ckpt = step;
-      }
-      if (step < t->total && agree_stop(t, log_now)) {
+      account(t, &ls.iv);
+      int status = after_step(t, &ls, step, epoch, s);
+      if (status >= 0) {
         *end = step;
-        return stop_now(t, step, next_epoch, next_pos, last_ckpt == step);
-      }
-      if (step == t->total || step == o->stop_after) agree_stop_finish(t);
-      if (o->stop_after > 0 && step == o->stop_after && step < t->total) {
-        if (o->checkpoint_dir[0] && last_ckpt != step) cddp_trainer_save_checkpoint(t, step, next_epoch, next_pos);
-        cddp_log_info("--stop-after %lld: stopping; continue with --resume", (long long)step);
-        *end = step;
-        return CDDP_EXIT_OK;
-      }
-      if (step == t->total) {
-        if (t->have_eval && last_eval != step) evaluate(t, step, epoch);
-        if (o->checkpoint_dir[0] && last_ckpt != step) cddp_trainer_save_checkpoint(t, step, next_epoch, next_pos);
+        return status;
       }
     }
   }

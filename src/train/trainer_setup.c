@@ -93,12 +93,9 @@ static void describe_device(trainer *t, int gpu) {
   }
   free(all);
 }
-void cddp_trainer_setup(trainer *t) {
-  cddp_options *o = t->o;
-  if (o->checkpoint_dir[0]) cddp_ckpt_check_dir(o->checkpoint_dir); /* before any work */
-  if (o->batch * o->grad_accum > INT_MAX / t->pg.world)
-    cddp_die(CDDP_EXIT_USAGE, "--batch %lld x --grad-accum %lld x %d ranks: a global batch above "
-             "2^31 - 1 samples", (long long)o->batch, (long long)o->grad_accum, t->pg.world);
+/* The backend of this rank's device (GPU = local rank), its threads and the trace. */
+static int open_backend(trainer *t) {
+  const cddp_options *o = t->o;
   int gpu = cddp_backend_device_for(o->device, t->pg.local_rank);
   t->be = cddp_backend_get(o->device, gpu);
   cddp_backend_set_attention(o->device, o->attention);
@@ -106,10 +103,16 @@ void cddp_trainer_setup(trainer *t) {
   if (!strcmp(o->device, "cuda") && t->pg.local_rank == 0 && t->pg.local_world > ngpu)
     cddp_log_warn("%d ranks on this host share %d visible GPU(s) (GPU = local rank %% %d); "
                   "NCCL needs one GPU per rank", t->pg.local_world, ngpu, ngpu);
+  t->be->set_threads(cddp_threads_for(o, t->pg.local_world));
+  cddp_trace_run_setup(&t->tr, t->be);
+  return gpu;
+}
+
+/* The training data's loader, checked against the model, and the run's
+ * length in steps. */
+static void open_train_data(trainer *t) {
+  const cddp_options *o = t->o;
   const cddp_backend *be = t->be;
-  be->set_threads(cddp_threads_for(o, t->pg.local_world));
-  cddp_trace_run_setup(&t->tr, be);
-  int prec = cddp_dtype_parse(o->precision);
   cddp_shuffle sh = !strcmp(o->shuffle, "none") ? CDDP_SHUFFLE_NONE
                     : !strcmp(o->shuffle, "block") ? CDDP_SHUFFLE_BLOCK : CDDP_SHUFFLE_FULL;
   cddp_loader_opts lo = {.rank = t->pg.rank, .world = t->pg.world, .batch = (int)o->batch,
@@ -137,9 +140,20 @@ void cddp_trainer_setup(trainer *t) {
     cddp_die(CDDP_EXIT_USAGE, "--epochs %lld: %lld x %lld steps per epoch overflows a step count",
              (long long)o->epochs, (long long)o->epochs, (long long)t->spe);
   t->total = o->max_steps > 0 ? o->max_steps : o->epochs * t->spe;
+}
 
-  t->comm = cddp_comm_create(&t->pg, be, o->comm, o->timeout);
-  describe_device(t, gpu);
+static cddp_opt_config optimizer_config(const cddp_options *o) {
+  return (cddp_opt_config){.name = o->optimizer, .lr = o->lr, .emb_lr = o->emb_lr,
+                           .momentum = o->momentum, .weight_decay = o->weight_decay,
+                           .beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps,
+                           .nesterov = o->nesterov};
+}
+
+/* The model, built with the communication it needs, agreed over the ranks
+ * and started from rank 0's parameters. */
+static void create_model(trainer *t) {
+  const cddp_options *o = t->o;
+  const cddp_backend *be = t->be;
   t->mcomm = (cddp_model_comm){.rank = t->pg.rank, .world = t->pg.world, .ctx = t->comm,
                                .allgather = mc_allgather, .allreduce_sum = mc_allreduce_sum,
                                .alltoallv = mc_alltoallv, .wait = mc_wait,
@@ -147,21 +161,23 @@ void cddp_trainer_setup(trainer *t) {
   cddp_model_config cfg;
   cddp_model_config_from_options(o, &cfg);
   t->m = cddp_model_create(&cfg, &t->info, be, &t->mcomm);
-  cddp_params *ps = &t->m->params;
-
-  cddp_opt_config oc = {.name = o->optimizer, .lr = o->lr,
-                        .emb_lr = o->emb_lr, .momentum = o->momentum,
-                        .weight_decay = o->weight_decay, .beta1 = o->beta1, .beta2 = o->beta2,
-                        .eps = o->eps, .nesterov = o->nesterov};
+  cddp_opt_config oc = optimizer_config(o);
   cddp_model_print_memory(t->m, cddp_optimizer_states_per_param(&oc));
 
   char *desc = describe(o, t->m, &t->info);
   cddp_ddp_check_same(t->comm, desc);
   free(desc);
+  cddp_params *ps = &t->m->params;
   /* shards are initialised by their owners (the same values a whole table gets) */
   cddp_ddp_broadcast_params(t->comm, ps->master, ps->n_replicated);
   if (ps->half && ps->n_dense) be->cast(ps->half, ps->half_t, ps->master, CDDP_F32, ps->n_dense);
+}
 
+/* The gradient reducer: dense parameters in buckets, replicated tables'
+ * sparse rows gathered, sharded tables left to the model. */
+static void create_reducer(trainer *t) {
+  const cddp_options *o = t->o;
+  cddp_params *ps = &t->m->params;
   cddp_reducer_param *rp = cddp_xcalloc(sizeof *rp * (ps->n ? ps->n : 1), "reducer params");
   for (int i = 0; i < ps->n; i++) {
     const cddp_param *p = &ps->p[i];
@@ -183,13 +199,20 @@ void cddp_trainer_setup(trainer *t) {
                           .first_bucket_bytes = (size_t)(o->first_bucket_mb * 1048576.0),
                           .overlap = !o->no_overlap, .compress = (cddp_dtype)comp,
                           .accum_steps = (int)o->grad_accum};
-  t->red = cddp_reducer_create(t->comm, be, ps->grad, ps->n_dense, rp, ps->n, &ro);
+  t->red = cddp_reducer_create(t->comm, t->be, ps->grad, ps->n_dense, rp, ps->n, &ro);
   free(rp);
   t->sparse = cddp_xcalloc(sizeof *t->sparse * (ps->n ? ps->n : 1), "sparse gradients");
+}
 
-  cddp_optimizer_init(&t->opt, ps, be, &oc);
+/* Optimizer, loss scaler, schedule, the device batch and the step's scalars. */
+static void init_step_state(trainer *t) {
+  const cddp_options *o = t->o;
+  const cddp_backend *be = t->be;
+  cddp_opt_config oc = optimizer_config(o);
+  cddp_optimizer_init(&t->opt, &t->m->params, be, &oc);
   t->one = be->malloc(sizeof(float));
   if (t->m->sharded) t->opt.sum_ranks = cddp_trainer_sum_ranks, t->opt.sum_ctx = t;
+  int prec = cddp_dtype_parse(o->precision);
   cddp_amp_init(&t->amp, be, prec == CDDP_F16, CDDP_AMP_INIT_SCALE, CDDP_AMP_GROWTH,
                 CDDP_AMP_BACKOFF, CDDP_AMP_INTERVAL);
   cddp_schedule_init(&t->sched, o->schedule, o->warmup_steps, t->total, o->step_size, o->gamma,
@@ -199,7 +222,21 @@ void cddp_trainer_setup(trainer *t) {
   t->d_stats = be->malloc(8 * sizeof(double));
   cddp_diverge_init(&t->div, be);
   be->memset0(t->loss_acc, sizeof(float), be->compute);
+}
 
+void cddp_trainer_setup(trainer *t) {
+  cddp_options *o = t->o;
+  if (o->checkpoint_dir[0]) cddp_ckpt_check_dir(o->checkpoint_dir); /* before any work */
+  if (o->batch * o->grad_accum > INT_MAX / t->pg.world)
+    cddp_die(CDDP_EXIT_USAGE, "--batch %lld x --grad-accum %lld x %d ranks: a global batch above "
+             "2^31 - 1 samples", (long long)o->batch, (long long)o->grad_accum, t->pg.world);
+  int gpu = open_backend(t);
+  open_train_data(t);
+  t->comm = cddp_comm_create(&t->pg, t->be, o->comm, o->timeout);
+  describe_device(t, gpu);
+  create_model(t);
+  create_reducer(t);
+  init_step_state(t);
   if (o->eval[0]) {
     const char *corpus[2] = {o->train, o->eval};
     cddp_evaluator_init(&t->ev, t->m, t->comm, o->eval, (int)o->batch, (int)o->recall_k,
