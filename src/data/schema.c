@@ -32,6 +32,28 @@ void cddp_schema_list_names(char *out, size_t cap) {
                           table[s]->name);
 }
 
+/* Copies line `at` of text (up to its newline) into out. */
+static void copy_line(const char *at, char *out, size_t n) {
+  size_t len = strcspn(at, "\n");
+  snprintf(out, n, "%.*s", (int)(len < n - 1 ? len : n - 1), at);
+}
+
+int cddp_schema_shape_diff(const cddp_data_info *a, const cddp_data_info *b, char *la, char *lb,
+                           size_t n) {
+  char sa[CDDP_SHAPE_TEXT_MAX], sb[CDDP_SHAPE_TEXT_MAX];
+  const cddp_schema_desc *d = cddp_schema_get(a->schema);
+  d->shape(a, sa, sizeof sa);
+  d->shape(b, sb, sizeof sb);
+  const char *pa = sa, *pb = sb; /* start of the current line in each */
+  for (size_t k = 0; sa[k] == sb[k]; k++) {
+    if (!sa[k]) return 0;
+    if (sa[k] == '\n') pa = sa + k + 1, pb = sb + k + 1;
+  }
+  copy_line(pa, la, n);
+  copy_line(pb, lb, n);
+  return 1;
+}
+
 int cddp_batch_fields(const cddp_data_info *info, cddp_batch_field *f) {
   return cddp_schema_get(info->schema)->batch_fields(info, f);
 }

@@ -15,6 +15,8 @@
 #include "data/dataset.h"
 #include "data/writer.h"
 
+#define CDDP_SHAPE_TEXT_MAX 2048
+
 /* A variable extent of a dataset: the int field of cddp_data_info that holds
  * it (set from the file at open, read by the writer). */
 #define CDDP_INFO_DIM(field) (offsetof(cddp_data_info, field) + 1)
@@ -59,8 +61,11 @@ typedef struct cddp_schema_desc {
   /* Reads the rows into the batch and checks every value (exit 3 naming the
    * file, row and column). */
   void (*fill)(const cddp_fill *f);
-  /* 1 if evaluation data b fits a model built for training data a. */
-  int (*same_shape)(const cddp_data_info *a, const cddp_data_info *b);
+  /* The shapes a model built on this data depends on (table sizes,
+   * vocabularies, image size, classes), one "name = value" line each, at most
+   * CDDP_SHAPE_TEXT_MAX bytes: the ranks of a job must agree on them, and
+   * evaluation data must have the training data's. */
+  void (*shape)(const cddp_data_info *info, char *out, size_t cap);
   /* `cddp info`: the schema's lines after the datasets. */
   void (*describe)(cddp_dataset *d);
 } cddp_schema_desc;
@@ -72,6 +77,10 @@ typedef struct cddp_schema_desc {
 const cddp_schema_desc *cddp_schema_get(cddp_schema s);
 /* The descriptor named by a root attribute, or NULL. */
 const cddp_schema_desc *cddp_schema_find(const char *name);
+/* 1 if a and b (of one schema) differ in shape; then la and lb (n bytes
+ * each) get the first line of their shape texts that differs. */
+int cddp_schema_shape_diff(const cddp_data_info *a, const cddp_data_info *b, char *la, char *lb,
+                           size_t n);
 /* "a, b or c": every schema name, for messages. */
 void cddp_schema_list_names(char *out, size_t cap);
 

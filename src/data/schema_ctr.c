@@ -67,10 +67,11 @@ static void fill(const cddp_fill *f) {
   }
 }
 
-static int same_shape(const cddp_data_info *a, const cddp_data_info *b) {
-  for (int t = 0; t < CDDP_CTR_SPARSE; t++)
-    if (a->table_sizes[t] != b->table_sizes[t]) return 0;
-  return 1;
+static void shape(const cddp_data_info *in, char *out, size_t cap) {
+  size_t k = 0;
+  out[0] = 0;
+  for (int t = 0; t < CDDP_CTR_SPARSE && k < cap; t++)
+    k += (size_t)snprintf(out + k, cap - k, "table_sizes[%d] = %lld\n", t, (long long)in->table_sizes[t]);
 }
 
 static void count_u8(const void *b, int64_t n, void *ctx) {
@@ -103,6 +104,6 @@ const cddp_schema_desc cddp_schema_ctr = {
     .write_attrs = write_attrs,
     .batch_fields = batch_fields,
     .fill = fill,
-    .same_shape = same_shape,
+    .shape = shape,
     .describe = describe,
 };

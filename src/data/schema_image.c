@@ -33,9 +33,9 @@ static void fill(const cddp_fill *f) {
   cddp_check_ids(f->d, f->b->labels, f->n, 1, f->rows, "labels", 0, f->d->info.num_classes);
 }
 
-static int same_shape(const cddp_data_info *a, const cddp_data_info *b) {
-  return a->height == b->height && a->width == b->width && a->channels == b->channels &&
-         a->num_classes == b->num_classes;
+static void shape(const cddp_data_info *in, char *out, size_t cap) {
+  snprintf(out, cap, "height = %d\nwidth = %d\nchannels = %d\nnum_classes = %d\n", in->height,
+           in->width, in->channels, in->num_classes);
 }
 
 typedef struct {
@@ -77,6 +77,6 @@ const cddp_schema_desc cddp_schema_image = {
     .write_attrs = write_attrs,
     .batch_fields = batch_fields,
     .fill = fill,
-    .same_shape = same_shape,
+    .shape = shape,
     .describe = describe,
 };

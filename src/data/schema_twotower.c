@@ -57,9 +57,9 @@ static void fill(const cddp_fill *f) {
     }
 }
 
-static int same_shape(const cddp_data_info *a, const cddp_data_info *b) {
-  return a->hist_len == b->hist_len && a->num_users == b->num_users && a->num_items == b->num_items &&
-         a->num_cats == b->num_cats;
+static void shape(const cddp_data_info *in, char *out, size_t cap) {
+  snprintf(out, cap, "num_users = %lld\nnum_items = %lld\nnum_cats = %lld\nhist_len = %d\n",
+           (long long)in->num_users, (long long)in->num_items, (long long)in->num_cats, in->hist_len);
 }
 
 static void describe(cddp_dataset *d) {
@@ -82,6 +82,6 @@ const cddp_schema_desc cddp_schema_twotower = {
     .write_attrs = write_attrs,
     .batch_fields = batch_fields,
     .fill = fill,
-    .same_shape = same_shape,
+    .shape = shape,
     .describe = describe,
 };

@@ -47,10 +47,10 @@ void cddp_check_eval_data(const cddp_data_info *a, const cddp_data_info *b, cons
                           const char *pb) {
   if (a->schema != b->schema)
     cddp_die(CDDP_EXIT_USAGE, "--eval %s: schema differs from --train %s", pb, pa);
-  int ok = cddp_schema_get(a->schema)->same_shape(a, b);
-  if (!ok)
-    cddp_die(CDDP_EXIT_USAGE, "%s: shapes (table sizes, vocabularies, image size or classes) "
-             "differ from %s", pb, pa);
+  char la[128], lb[128];
+  if (cddp_schema_shape_diff(a, b, la, lb, sizeof la))
+    cddp_die(CDDP_EXIT_USAGE, "--eval %s has %s, --train %s has %s: evaluation data must have "
+             "the training data's shapes", pb, lb, pa, la);
 }
 int cddp_train_run(cddp_options *o, int *argc, char ***argv) {
   trainer t = {.o = o};

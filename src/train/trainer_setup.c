@@ -35,30 +35,31 @@ static void mc_wait(void *ctx, void *h) { cddp_comm_wait(ctx, h); }
 static void mc_reserve(void *ctx, size_t bytes) { cddp_comm_reserve(ctx, bytes); }
 
 /* What every rank must agree on before training: every option the option
- * table does not mark per rank (one "name = value" line each, so that a
- * mismatch names the option), the data shapes and the parameters. */
+ * table does not mark per rank, the data's schema, rows and shapes (as its
+ * schema descriptor lists them) and the parameters; one line each, so that a
+ * mismatch names it. */
 static char *describe(const cddp_options *o, const cddp_model *m, const cddp_data_info *info) {
   const cddp_params *ps = &m->params;
   char *opts = cddp_options_agreement_text(o, CDDP_CMD_TRAIN);
-  size_t cap = strlen(opts) + 4096 + (size_t)ps->n * 160, len = 0;
+  char shape[CDDP_SHAPE_TEXT_MAX];
+  cddp_schema_get(info->schema)->shape(info, shape, sizeof shape);
+  size_t cap = strlen(opts) + 2 * sizeof shape + 256 + (size_t)ps->n * 160, len = 0;
   char *s = cddp_xmalloc(cap, "description");
-  len += snprintf(s + len, cap - len,
-                  "%sdata schema=%d rows=%lld hist=%d users=%lld items=%lld cats=%lld "
-                  "image=%dx%dx%d classes=%d tables=",
-                  opts, info->schema, (long long)info->rows, info->hist_len,
-                  (long long)info->num_users, (long long)info->num_items,
-                  (long long)info->num_cats, info->height, info->width, info->channels,
-                  info->num_classes);
+  len += snprintf(s + len, cap - len, "%sdata schema = %s\ndata rows = %lld\n", opts,
+                  cddp_schema_name(info->schema), (long long)info->rows);
   free(opts);
-  for (int t = 0; t < CDDP_CTR_SPARSE && info->schema == CDDP_SCHEMA_CTR; t++)
-    len += snprintf(s + len, cap - len, "%lld,", (long long)info->table_sizes[t]);
+  for (const char *l = shape; *l;) {
+    size_t n = strcspn(l, "\n");
+    len += snprintf(s + len, cap - len, "data %.*s\n", (int)n, l);
+    l += n + (l[n] == '\n');
+  }
   for (int i = 0; i < ps->n; i++) {
     const cddp_param *p = &ps->p[i];
-    len += snprintf(s + len, cap - len, "\n%s[", p->name);
+    len += snprintf(s + len, cap - len, "%s[", p->name);
     for (int d = 0; d < p->ndim; d++) /* a shard: the whole table's shape */
       len += snprintf(s + len, cap - len, "%s%lld", d ? "," : "",
                       (long long)(d ? p->shape[d] : cddp_param_global_dim0(p)));
-    len += snprintf(s + len, cap - len, "] fp32 flags=%d", p->flags);
+    len += snprintf(s + len, cap - len, "] fp32 flags=%d\n", p->flags);
   }
   return s;
 }

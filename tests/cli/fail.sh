@@ -14,6 +14,9 @@
 #                --progress, --quiet (marked per rank): the run ends normally, with
 #                bit-identical replicas
 #   bad_input    rank 1 of 2 reads a missing --train file: exit 3, the job ends
+#   data_shape   two_tower, rank 1 of 2 trains on a file with another num_items (the
+#                schema's shape lines): exit 2 naming both values
+#   eval_shape   vit, --eval images with other classes than --train's: exit 2 naming both
 set -u
 CDDP=$1 MPIRUN=$2 CASE=$3
 W=$(mktemp -d /tmp/cddp_ddp_fail.XXXXXX)
@@ -80,5 +83,17 @@ bad_input)
   "$CDDP" gen ctr "$W/d.h5" --rows 400 --seed 2 --table-size 40 --quiet || exit 1
   expect 3 "rank 1: .*$W/missing.h5" \
     2 1 "--train $W/missing.h5" --model dlrm --variant tiny --train "$W/d.h5" --batch 16 ;;
+data_shape)
+  for n in 60 70; do
+    "$CDDP" gen twotower "$W/d$n.h5" --rows 400 --seed 3 --num-users 50 --num-items $n \
+      --num-cats 5 --hist-len 4 --quiet || exit 1
+  done
+  expect 2 'first differ at line [0-9]+: rank 0 has "data num_items = 60", rank 1 has "data num_items = 70"' \
+    2 1 "--train $W/d70.h5" --model two_tower --variant tiny --train "$W/d60.h5" --batch 16 ;;
+eval_shape)
+  "$CDDP" gen images "$W/d.h5" --rows 200 --seed 3 --height 8 --width 8 --quiet || exit 1
+  "$CDDP" gen images "$W/e.h5" --rows 50 --seed 4 --height 8 --width 8 --num-classes 5 --quiet || exit 1
+  expect 2 "eval $W/e.h5 has num_classes = 5, --train $W/d.h5 has num_classes = 10" \
+    1 0 "" --model vit --variant tiny --train "$W/d.h5" --eval "$W/e.h5" --batch 16 ;;
 *) echo "unknown case $CASE"; exit 2 ;;
 esac

@@ -41,8 +41,8 @@ static void fill(const cddp_fill *f) {
   cddp_check_ids(f->d, f->b->labels, f->n, 1, f->rows, "labels", 0, f->d->info.num_classes);
 }
 
-static int same_shape(const cddp_data_info *a, const cddp_data_info *b) {
-  return a->num_classes == b->num_classes;
+static void shape(const cddp_data_info *in, char *out, size_t cap) {
+  snprintf(out, cap, "num_classes = %d\n", in->num_classes);
 }
 
 static void describe(cddp_dataset *d) { printf("  num_classes            %d\n", d->info.num_classes); }
@@ -58,6 +58,6 @@ const cddp_schema_desc cddp_schema_points = {
     .write_attrs = write_attrs,
     .batch_fields = batch_fields,
     .fill = fill,
-    .same_shape = same_shape,
+    .shape = shape,
     .describe = describe,
 };
