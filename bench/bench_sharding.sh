@@ -20,9 +20,8 @@ VARIANTS=${VARIANTS:-kaggle terabyte} NPS=${NPS:-1 2 4}
 if [ -n "${AUTOGROUP_NICE:-}" ]; then
   echo "$AUTOGROUP_NICE" >/proc/self/autogroup || exit 1
 fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mkdir -p "$D"
-[ -f "$D/ctr.h5" ] || "$CDDP" gen ctr "$D/ctr.h5" --rows 200000 --seed 4 --table-size "$TABLE_SIZE" --quiet
+. "$(dirname "$0")/bench_data.sh"
+bench_ctr "$CDDP" "$D/ctr.h5" 200000 4 "$TABLE_SIZE" || exit 1
 : >"$D/results.jsonl"
 for rep in $(seq "$REPS"); do
   for variant in $VARIANTS; do

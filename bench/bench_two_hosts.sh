@@ -19,10 +19,9 @@ RATES=${RATES:-"none 1gbit 100mbit"}
 read -r -a MODEL <<<"${MODEL_ARGS:---model dlrm --variant kaggle}"
 here=$(cd "$(dirname "$0")" && pwd)
 NH=("$here/../tests/multihost/netns-hosts.sh" -p cddpb$$)
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+. "$here/bench_data.sh"
 export CDDP
-mkdir -p "$D"
-[ -f "$D/ctr.h5" ] || "$CDDP" gen ctr "$D/ctr.h5" --rows 200000 --seed 5 --quiet || exit 1
+bench_ctr "$CDDP" "$D/ctr.h5" 200000 5 || exit 1
 "${NH[@]}" up || exit 1
 trap '"${NH[@]}" down' EXIT
 eval "$("${NH[@]}" mpi-env)"
