@@ -1,6 +1,6 @@
 /* cuda-emu, device side (C++): what a .cu file sees inside kernels.
  *
- * Every CUDA thread of a block runs as a fiber on the CPU (src/kernel.cpp);
+ * Every CUDA thread of a block runs as a fiber on the CPU (src/block.cpp);
  * threadIdx and friends are the running fiber's coordinates, switched by the
  * scheduler. __shared__ variables are function-local statics: blocks run one
  * after another on one host thread, so a static is exactly one block's

@@ -15,7 +15,6 @@
  * of its mask; lanes that disagree on the mask or the operation, mask bits of
  * lanes that do not exist, or lanes that exit while the others wait, fail the
  * kernel the same way. */
-#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -28,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "block.h"
 #include "internal.h"
 
 #ifdef __SANITIZE_ADDRESS__
@@ -41,7 +41,6 @@
 #define FIBER_SWITCH_DONE(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
 #define CUEMU_STACK_BYTES ((size_t)64 << 10)
 #endif
-#define CUEMU_MAX_STATIC_SHARED ((size_t)48 << 10)
 
 namespace cuemu {
 
@@ -377,54 +376,8 @@ void shared_touch(void *p, size_t bytes, unsigned long long *seen, const char *n
                   R.shared_bytes, name);
 }
 
-namespace {
-#ifndef __SANITIZE_ADDRESS__ /* ASan reports faults itself, with the kernel's frames */
-/* A fault inside a kernel (a wild pointer, a fiber stack overflow) names the
- * kernel, block and thread before the process dies. */
-struct sigaction g_old_segv, g_old_bus;
-thread_local bool t_device_thread = false;
-void on_fault(int sig, siginfo_t *si, void *) {
-  if (t_device_thread && R.k && R.running) {
-    const launch_cfg &c = R.k->cfg;
-    const char *a = (const char *)si->si_addr;
-    bool overflow = a >= R.running->mem && a < R.running->mem + 4096;
-    char buf[600];
-    int n = snprintf(buf, sizeof buf,
-                     "cuda-emu: kernel '%s' (%s:%d) block (%u,%u,%u) thread (%u,%u,%u): %s at %p "
-                     "[CUEMU_SEED=%llu]\n", c.name, c.file, c.line, g_block_idx.x, g_block_idx.y,
-                     g_block_idx.z, g_thread_idx.x, g_thread_idx.y, g_thread_idx.z,
-                     overflow ? "overflowed its fiber stack" : "illegal address", si->si_addr,
-                     (unsigned long long)seed());
-    if (n > 0 && write(2, buf, (size_t)n) < 0) { /* nothing more to do */ }
-  }
-  sigaction(sig, sig == SIGSEGV ? &g_old_segv : &g_old_bus, nullptr); /* then fault again */
-}
-void install_fault_report() {
-  static bool done = false;
-  if (done) return;
-  done = true;
-  t_device_thread = true;
-  stack_t alt; /* the handler must run off the fiber stack that overflowed */
-  alt.ss_size = 64 << 10;
-  alt.ss_sp = new char[alt.ss_size];
-  alt.ss_flags = 0;
-  sigaltstack(&alt, nullptr);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_fault;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGSEGV, &sa, &g_old_segv);
-  sigaction(SIGBUS, &sa, &g_old_bus);
-}
-#else
-void install_fault_report() {}
-#endif
-
-} // namespace
-
-int run_kernel(const kernel_task &k) {
-  install_fault_report(); /* on the device thread: its alternate signal stack */
+/* ---- one kernel's blocks (block.h) ------------------------------------------ */
+std::vector<uint64_t> kernel_begin(const kernel_task &k) {
   const launch_cfg &c = k.cfg;
   uint64_t nblocks = (uint64_t)c.grid.x * c.grid.y * c.grid.z;
   int n = (int)(c.block.x * c.block.y * c.block.z);
@@ -436,90 +389,61 @@ int run_kernel(const kernel_task &k) {
   g_grid_dim = c.grid;
   static uint64_t rng = seed() * 0x2545f4914f6cdd1dull + 7;
   R.rng = rng_next(&rng);
-  /* blocks in a random order: a kernel may not depend on block order */
   std::vector<uint64_t> order(nblocks);
   for (uint64_t b = 0; b < nblocks; b++) order[b] = b;
   for (uint64_t b = nblocks; b > 1; b--) std::swap(order[b - 1], order[rng_next(&R.rng) % b]);
-  for (uint64_t ob : order) {
-    g_block_idx = uint3{(unsigned)(ob % c.grid.x), (unsigned)(ob / c.grid.x % c.grid.y),
-                        (unsigned)(ob / ((uint64_t)c.grid.x * c.grid.y))};
-    g_block_serial++;
-    R.exited = R.bar_waiting = 0;
-    R.shared_bytes = 0;
-    R.runnable.clear();
-    R.unstarted.resize((size_t)n);
-    for (int i = 0; i < n; i++) {
-      kthread &t = R.th[i];
-      t.idx = uint3{(unsigned)(i % c.block.x), (unsigned)(i / c.block.x % c.block.y),
-                    (unsigned)(i / (c.block.x * c.block.y))};
-      t.warp = i / 32;
-      t.lane = i % 32;
-      t.state = T_NEW;
-      t.bars = 0;
-      t.bar_where = "?";
-      t.f = nullptr;
-      R.unstarted[i] = i;
-    }
-    for (int i = n; i > 1; i--) std::swap(R.unstarted[i - 1], R.unstarted[rng_next(&R.rng) % i]);
-    for (size_t w = 0; w < R.warps.size(); w++) {
-      int lanes = n - (int)w * 32 < 32 ? n - (int)w * 32 : 32;
-      R.warps[w].arrived = R.warps[w].exited = 0;
-      R.warps[w].exist = lanes == 32 ? ~0u : (1u << lanes) - 1;
-    }
-    run_block();
-    if (!R.error.empty()) {
-      report("kernel '%s' (%s:%d) failed in block (%u,%u,%u) of grid (%u,%u,%u), block "
-             "(%u,%u,%u): %s", c.name, c.file, c.line, g_block_idx.x, g_block_idx.y,
-             g_block_idx.z, c.grid.x, c.grid.y, c.grid.z, c.block.x, c.block.y, c.block.z,
-             R.error.c_str());
-      R.error.clear();
-      /* fibers left waiting are abandoned: restart them from scratch */
-      R.idle.clear();
-      for (fiber *f : R.all) {
-        f->fresh = true;
-        R.idle.push_back(f);
-      }
-      R.k = nullptr;
-      return -1;
+  return order;
+}
+
+std::string kernel_run_block(uint64_t ob) {
+  const launch_cfg &c = R.k->cfg;
+  int n = R.n;
+  g_block_idx = uint3{(unsigned)(ob % c.grid.x), (unsigned)(ob / c.grid.x % c.grid.y),
+                      (unsigned)(ob / ((uint64_t)c.grid.x * c.grid.y))};
+  g_block_serial++;
+  R.exited = R.bar_waiting = 0;
+  R.shared_bytes = 0;
+  R.runnable.clear();
+  R.unstarted.resize((size_t)n);
+  for (int i = 0; i < n; i++) {
+    kthread &t = R.th[i];
+    t.idx = uint3{(unsigned)(i % c.block.x), (unsigned)(i / c.block.x % c.block.y),
+                  (unsigned)(i / (c.block.x * c.block.y))};
+    t.warp = i / 32;
+    t.lane = i % 32;
+    t.state = T_NEW;
+    t.bars = 0;
+    t.bar_where = "?";
+    t.f = nullptr;
+    R.unstarted[i] = i;
+  }
+  for (int i = n; i > 1; i--) std::swap(R.unstarted[i - 1], R.unstarted[rng_next(&R.rng) % i]);
+  for (size_t w = 0; w < R.warps.size(); w++) {
+    int lanes = n - (int)w * 32 < 32 ? n - (int)w * 32 : 32;
+    R.warps[w].arrived = R.warps[w].exited = 0;
+    R.warps[w].exist = lanes == 32 ? ~0u : (1u << lanes) - 1;
+  }
+  run_block();
+  std::string err;
+  err.swap(R.error);
+  return err;
+}
+
+void kernel_end(bool failed) {
+  if (failed) { /* fibers left waiting are abandoned: restart them from scratch */
+    R.idle.clear();
+    for (fiber *f : R.all) {
+      f->fresh = true;
+      R.idle.push_back(f);
     }
   }
   R.k = nullptr; /* a fault from now on is not this kernel's */
-  return 1;
 }
 
-/* ---- the launcher (host side) ------------------------------------------------ */
-cudaError_t launch(const launch_cfg &c, std::function<void()> &&body, int host_arg) {
-  const char *bad = nullptr;
-  char why[200];
-  uint64_t threads = (uint64_t)c.block.x * c.block.y * c.block.z;
-  if (!c.grid.x || !c.grid.y || !c.grid.z || !c.block.x || !c.block.y || !c.block.z)
-    bad = "a grid or block dimension is 0";
-  else if (threads > 1024)
-    snprintf(why, sizeof why, "block of %llu threads > 1024", (unsigned long long)threads), bad = why;
-  else if (c.block.x > 1024 || c.block.y > 1024 || c.block.z > 64)
-    bad = "block dimensions exceed (1024, 1024, 64)";
-  else if (c.grid.x > 0x7fffffffu || c.grid.y > 65535 || c.grid.z > 65535)
-    snprintf(why, sizeof why, "grid (%u,%u,%u) exceeds (2^31-1, 65535, 65535)", c.grid.x, c.grid.y,
-             c.grid.z), bad = why;
-  else if (c.smem > CUEMU_MAX_STATIC_SHARED)
-    snprintf(why, sizeof why, "%zu bytes of dynamic shared memory > 48 KiB", c.smem), bad = why;
-  if (bad) {
-    report("launch of kernel '%s' (%s:%d): %s", c.name, c.file, c.line, bad);
-    return set_last_error(cudaErrorInvalidConfiguration);
-  }
-  if (!stream_valid(c.stream)) return set_last_error(cudaErrorInvalidResourceHandle);
-  if (c.stream && stream_device(c.stream) != current_device()) {
-    report("launch of kernel '%s' (%s:%d) on a stream of device %d while device %d is current",
-           c.name, c.file, c.line, stream_device(c.stream), current_device());
-    return set_last_error(cudaErrorInvalidResourceHandle);
-  }
-  if (host_arg >= 0) {
-    report("launch of kernel '%s' (%s:%d): pointer argument %d is neither device nor pinned "
-           "host memory (a GPU would fault)", c.name, c.file, c.line, host_arg + 1);
-    return set_last_error(cudaErrorInvalidValue);
-  }
-  auto task = std::make_shared<kernel_task>(kernel_task{c, std::move(body)});
-  return set_last_error(enqueue(c.stream, c.name, [task]() { return run_kernel(*task); }));
+const kernel_task *kernel_running() { return R.running ? R.k : nullptr; }
+bool kernel_stack_overflow(const void *addr) {
+  const char *a = (const char *)addr;
+  return R.running && a >= R.running->mem && a < R.running->mem + 4096;
 }
 
 } // namespace cuemu
