@@ -12,9 +12,9 @@
  * (RNE, core/dtype.h), i.e. the same as a half-precision add.
  *
  * Device buffers (be->is_device) are staged through a pinned host pool sized
- * at set-up (the sum of the cddp_comm_reserve calls): the caller copies device->host on be->comm
- * after an event on the compute stream, and copies back in wait(), which then
- * synchronises be->comm. This fallback syncs the host per collective; NCCL is
+ * at set-up (the sum of the cddp_comm_reserve calls): the caller copies
+ * device->host on be->comm after an event on the compute stream, and copies
+ * back in wait(), which then synchronises be->comm. This fallback syncs the host per collective; NCCL is
  * the fast GPU path. */
 #include <limits.h>
 #include <stdio.h>
