@@ -177,17 +177,19 @@ run ref_clip 1 $G d --clip-grad-norm 0.01 || exit 1
 run ref_amp_fp16 1 $G d --precision fp16 || exit 1
 run ref_amp_bf16 1 $G d --precision bf16 || exit 1
 MIXED=emb_l.0=row,emb_l.3=row,emb_l.8=replicated,emb_l.5=table:0,emb_l.6=table:0
+dlrm_plans() { # PREFIX N: the plans, SGD and Adagrad, on N ranks with the current MULTI
+  local p=$1$2 N=$2 B=$((G / $2))
+  run ${p}_table $N $B d --embedding-sharding table && same ${p}_table ref
+  run ${p}_row $N $B d --embedding-sharding row --embedding-plan emb_l.8=table:1 && same ${p}_row ref
+  run ${p}_mixed $N $B d --embedding-sharding table --embedding-plan $MIXED && same ${p}_mixed ref
+  run ${p}_auto $N $B d --embedding-sharding auto && same ${p}_auto ref
+  run ${p}_table_ada $N $B d --embedding-sharding table "${ADA[@]}" && same ${p}_table_ada ref_ada
+  run ${p}_row_ada $N $B d --embedding-sharding row --embedding-plan emb_l.8=replicated "${ADA[@]}" &&
+    same ${p}_row_ada ref_ada
+}
 for N in 2 4; do
   B=$((G / N))
-  LAST=emb_l.0=table:$((N - 1))
-  run n${N}_table $N $B d --embedding-sharding table && same n${N}_table ref
-  run n${N}_row $N $B d --embedding-sharding row --embedding-plan emb_l.8=table:1 &&
-    same n${N}_row ref
-  run n${N}_mixed $N $B d --embedding-sharding table --embedding-plan $MIXED && same n${N}_mixed ref
-  run n${N}_auto $N $B d --embedding-sharding auto && same n${N}_auto ref
-  run n${N}_table_ada $N $B d --embedding-sharding table "${ADA[@]}" && same n${N}_table_ada ref_ada
-  run n${N}_row_ada $N $B d --embedding-sharding row --embedding-plan emb_l.8=replicated "${ADA[@]}" &&
-    same n${N}_row_ada ref_ada
+  dlrm_plans n $N
   # every id of table 0 on one owner; all tables on the last rank (the others hold no rows)
   run n${N}_one_row $N $B one --embedding-sharding row && same n${N}_one_row ref_one
   # gradient accumulation: N ranks x B/2 x 2 micro-steps (owners keep both micro-steps' rows)
@@ -215,17 +217,8 @@ done
 
 if [ -n "$CUDA" ]; then
   MULTI=(--comm mpi)
-  for N in 2 4; do
-    B=$((G / N))
-    run m${N}_table $N $B d --embedding-sharding table && same m${N}_table ref
-    run m${N}_row $N $B d --embedding-sharding row --embedding-plan emb_l.8=table:1 &&
-      same m${N}_row ref
-    run m${N}_mixed $N $B d --embedding-sharding table --embedding-plan $MIXED && same m${N}_mixed ref
-    run m${N}_auto $N $B d --embedding-sharding auto && same m${N}_auto ref
-    run m${N}_table_ada $N $B d --embedding-sharding table "${ADA[@]}" && same m${N}_table_ada ref_ada
-    run m${N}_row_ada $N $B d --embedding-sharding row --embedding-plan emb_l.8=replicated "${ADA[@]}" &&
-      same m${N}_row_ada ref_ada
-  done
+  dlrm_plans m 2
+  dlrm_plans m 4
   run m2_amp_fp16 2 $((G / 2)) d --embedding-sharding table --precision fp16 &&
     TOL=$(awk 'BEGIN { print 2 * 2^-11 }') same m2_amp_fp16 ref_amp_fp16
   run m4_amp_bf16 4 $((G / 4)) d --embedding-sharding row --embedding-plan emb_l.8=table:1 \
