@@ -190,15 +190,20 @@ typedef struct {
                                  * the fragments' ends of the tables with bags (block-relative) */
   int32_t *h_row;               /* [scap] output row (of D floats) of each fragment sent */
   float *h_finv;                /* [scap] 1/(the bag's valid ids) of each fragment for a mean, else 1 */
+  /* the sender's pooling, a CSR over the fragments received back: per table,
+   * per sample, the fragments' indices in rank order and the ends (relative
+   * to the table's block), so each slot is summed in a fixed order */
+  int32_t *h_pool;              /* [scap] fragment indices */
+  int32_t *h_pend;              /* [n*B] ends, (table, sample) order */
+  int pool_at[CDDP_SHEMB_MAX];  /* table t's block in h_pool */
   /* device (planned activations) */
-  int32_t *cnt_send, *cnt_recv, *send, *row; /* copies of the host arrays */
+  int32_t *cnt_send, *cnt_recv, *send, *row, *pool, *pend; /* copies of the host arrays */
   float *finv;
   int32_t *recv;                /* [rrecv] ids and ends owners received, laid out as h_send */
   float *vec_out, *vec_in;      /* [rcap*D] owners' fragment sums; [scap*D] fragments back */
   float *g_send, *g_recv;       /* [scap*D]; [rcap*D] fragments' output gradients */
   void *fwd_out_h, *fwd_in_h;   /* [rcap*D], [scap*D] of fwd_t */
   void *grad_send_h, *grad_recv_h; /* [scap*D], [rcap*D] of grad_t */
-  float *zeros;                 /* [B*D] zeros: clears the output slots */
   /* per table: the (local id, gradient) pairs owners received in the
    * micro-steps of this optimizer step, coalesced on the last one */
   int32_t *acc_ids[CDDP_SHEMB_MAX];

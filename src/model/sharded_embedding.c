@@ -90,8 +90,8 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
   s->vec_in = cddp_plan_act(p, s->scap * D * f4);
   s->g_send = cddp_plan_act(p, s->scap * D * f4);
   s->g_recv = cddp_plan_act(p, s->rcap * D * f4);
-  s->zeros = cddp_plan_act(p, (size_t)B * D * f4);
-  if (s->zeros) c->be->memset0(s->zeros, (size_t)B * D * f4, c->be->compute);
+  s->pool = cddp_plan_act(p, s->scap * i4);
+  s->pend = cddp_plan_act(p, (size_t)n * B * i4);
   if (s->fwd_t != CDDP_F32) {
     s->fwd_out_h = cddp_plan_act(p, s->rcap * D * 2);
     s->fwd_in_h = cddp_plan_act(p, s->scap * D * 2);
@@ -129,6 +129,8 @@ void cddp_shemb_plan(cddp_shemb *s, const cddp_lctx *c, cddp_planner *p, int B) 
     s->h_send = host_array(s, s->ssend * i4);
     s->h_row = host_array(s, s->scap * i4);
     s->h_finv = host_array(s, s->scap * f4);
+    s->h_pool = host_array(s, s->scap * i4);
+    s->h_pend = host_array(s, (size_t)n * B * i4);
     /* one of our collectives is in flight at a time: the largest is the
      * vectors' (or the gradients') all-to-all, or the ids' for D = 1 */
     size_t vecs = (s->scap + s->rcap) * D * f4, idb = (s->ssend + s->rrecv) * i4;
@@ -154,10 +156,21 @@ static int n_frags(const cddp_shemb *s, const int32_t *cnt, int r, int t) {
   return cnt[r * s->ncnt + (s->any_bag ? s->n + t : t)];
 }
 
+/* Sorts a few ints (one per owner at most) in place. */
+static void sort_small(int32_t *a, int n) {
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && a[j - 1] > a[j]; j--) {
+      int32_t x = a[j];
+      a[j] = a[j - 1], a[j - 1] = x;
+    }
+}
+
 /* Buckets the valid ids by owner into h_send: per rank, the ids in (table,
  * sample, bag slot) order, then for each table with bags the end of each
  * fragment (ids so far in the rank's block of that table); h_row/h_finv per
- * fragment, in (rank, table, sample) order. Returns the ints to send. */
+ * fragment, in (rank, table, sample) order; h_pool/h_pend, the fragments of
+ * each (table, sample) in rank order (fragment indices grow with the rank
+ * for a fixed table). Returns the ints to send. */
 static int bucket(cddp_shemb *s, const int32_t *const *ids, const int *ld, int n) {
   int W = s->world, T = s->n, D = s->D;
   int32_t *cnt = s->h_cnt_send, *last = s->h_mark, *cur = s->h_mark + W;
@@ -184,11 +197,13 @@ static int bucket(cddp_shemb *s, const int32_t *const *ids, const int *ld, int n
     for (int t = 0; t < T; t++) s->h_fat[r * T + t] = frag, frag += n_frags(s, cnt, r, t);
     s->sb[r] = (size_t)pos * sizeof(int32_t) - s->sd[r];
   }
+  int np = 0;
   for (int t = 0; t < T; t++) {
     for (int r = 0; r < W; r++) last[r] = -1, k_in[r] = 0;
+    s->pool_at[t] = np;
     for (int i = 0; i < n; i++) {
       const int32_t *bag = ids[t] + (size_t)i * ld[t];
-      int valid = 0;
+      int valid = 0, first = np;
       for (int j = 0; j < s->bag[t]; j++) valid += bag[j] >= 0;
       float inv = s->mean[t] && valid > 1 ? 1.0f / (float)valid : 1.0f;
       int32_t row = (int32_t)(((size_t)i * s->ldo + s->slot[t]) / D);
@@ -198,11 +213,13 @@ static int bucket(cddp_shemb *s, const int32_t *const *ids, const int *ld, int n
         s->h_send[s->h_at[q * T + t]++] = local;
         if (last[q] != i) { /* the first id of sample i for owner q: a new fragment */
           int f = s->h_fat[q * T + t]++;
-          last[q] = i, s->h_row[f] = row, s->h_finv[f] = inv;
+          last[q] = i, s->h_row[f] = row, s->h_finv[f] = inv, s->h_pool[np++] = f;
           if (s->bag[t] > 1) cur[q] = s->h_eat[q * T + t]++;
         }
         if (s->bag[t] > 1) s->h_send[cur[q]] = ++k_in[q];
       }
+      sort_small(s->h_pool + first, np - first);
+      s->h_pend[t * n + i] = np - s->pool_at[t];
     }
   }
   s->nfsent = frag;
@@ -250,6 +267,8 @@ void cddp_shemb_fwd_start(cddp_shemb *s, const cddp_lctx *c, const int32_t *cons
   if (nf) be->memcpy_h2d(s->row, s->h_row, (size_t)nf * i4, be->compute);
   if (nf && s->any_mean)
     be->memcpy_h2d(s->finv, s->h_finv, (size_t)nf * sizeof(float), be->compute);
+  if (nf) be->memcpy_h2d(s->pool, s->h_pool, (size_t)nf * i4, be->compute);
+  if (n) be->memcpy_h2d(s->pend, s->h_pend, (size_t)T * n * i4, be->compute);
   wait(s, post(s, s->cnt_send, s->cb, s->cd, s->cnt_recv, s->cb, s->cd));
   be->memcpy_d2h(s->h_cnt_recv, s->cnt_recv, wc, be->compute);
   be->stream_sync(be->compute); /* the counts size the next collectives */
@@ -284,9 +303,11 @@ void cddp_shemb_fwd_finish(cddp_shemb *s, const cddp_lctx *c, float *out) {
   if (s->fwd_t != CDDP_F32) be->cast(s->vec_in, CDDP_F32, s->fwd_in_h, s->fwd_t, (size_t)nf * D);
   /* a mean: each fragment times 1/(its bag's valid ids), then their sum */
   if (s->any_mean && nf) be->scale_rows(s->vec_in, D, nf, D, s->finv);
-  /* bags may be empty or split across owners: clear the slots, then add */
-  for (int t = 0; t < s->n && s->nb; t++) be->copy2d(out + s->slot[t], s->ldo, s->zeros, D, s->nb, D);
-  if (nf) be->sparse_to_dense(s->row, s->vec_in, nf, D, out);
+  /* each slot: 0, plus its fragments in rank order (an empty bag stays 0);
+   * a fixed order, so the same bits on every backend and run */
+  for (int t = 0; t < s->n && s->nb; t++)
+    be->embbag_seg_fwd(s->vec_in, D, s->pool + s->pool_at[t], s->pend + (size_t)t * s->nb, s->nb,
+                       out + s->slot[t], s->ldo);
 }
 
 void cddp_shemb_bwd_start(cddp_shemb *s, const cddp_lctx *c, const float *dout) {
@@ -346,7 +367,8 @@ void cddp_shemb_destroy(cddp_shemb *s) {
                  s->fsd, s->frb, s->frd, s->gsb, s->gsd, s->grb, s->grd};
   for (size_t k = 0; k < sizeof a / sizeof *a; k++) free(a[k]);
   void *h[] = {s->h_cnt_send, s->h_cnt_recv, s->h_at,   s->h_fat, s->h_eat, s->h_rid,
-               s->h_rend,     s->h_rfrag,    s->h_mark, s->h_send, s->h_row, s->h_finv};
+               s->h_rend,     s->h_rfrag,    s->h_mark, s->h_send, s->h_row, s->h_finv,
+               s->h_pool,     s->h_pend};
   for (size_t k = 0; s->be && k < sizeof h / sizeof *h; k++) s->be->host_free(h[k]);
   s->cb = NULL;
 }

@@ -35,14 +35,22 @@
 # (device buffers staged through pinned host memory while the reducer's
 # buckets are in flight too), dlrm's plans, Adagrad and AMP and two_tower's
 # plans (table, row, mixed, auto, row-wise Adagrad; 2 and 4 ranks) and split
-# bags.
+# bags. CDDP_SHARD_COMM=mpi (scripts/gpu-check.sh with fewer GPUs than 4:
+# NCCL needs one GPU per rank) runs the multi-rank cases with --comm mpi only.
+# Determinism (two_tower_cuda): the 4-rank split-bag run again with another
+# CUEMU_SEED (the emulator's block and thread order; on a GPU, just another
+# run) must give the same checkpoint bit for bit: the sender sums each slot's
+# fragments in a fixed order.
 # usage: shard_equiv.sh CDDP CKPT_COMPARE MPIRUN [dlrm|two_tower|dlrm_cuda|two_tower_cuda]
 set -u
 CDDP=$1 CMP=$2 MPIRUN=$3 MODEL=${4:-dlrm}
-MULTI=() CUDA=
+MULTI=() CUDA= ALSO_MPI=
 case $MODEL in
-  *_cuda) MODEL=${MODEL%_cuda} DEV=(--device cuda) MULTI=(--comm nccl) CUDA=1 ;;
+  *_cuda)
+    MODEL=${MODEL%_cuda} DEV=(--device cuda) MULTI=(--comm ${CDDP_SHARD_COMM:-nccl}) CUDA=1
+    [ "${CDDP_SHARD_COMM:-nccl}" = mpi ] || ALSO_MPI=1 ;;
 esac
+COMM=(${MULTI[@]+"${MULTI[@]}"})
 W=$(mktemp -d /tmp/cddp_shard_equiv.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 fails=0
@@ -117,10 +125,10 @@ if [ "$MODEL" = two_tower ]; then
     done
   }
   plans t
-  if [ -n "$CUDA" ]; then # on the device: the same with the MPI backend
+  if [ -n "$ALSO_MPI" ]; then # on the device: the same with the MPI backend
     MULTI=(--comm mpi)
     plans m
-    MULTI=(--comm nccl)
+    MULTI=("${COMM[@]}")
   fi
   # split bags: every sample sends each other rank 8/N ids (one fragment, one
   # end) and gets one vector back; its fragment's gradient goes back
@@ -162,9 +170,13 @@ PY
       echo "ok: negative control differs: $out"
     else fail "negative control does not differ: $out"; fi
   if [ -n "$CUDA" ]; then
+    CUEMU_SEED=2 run t4_split_seed 4 $((G / 4)) split "${SPLIT[@]}" &&
+      TOL=0 same t4_split_seed t4_split
+  fi
+  if [ -n "$ALSO_MPI" ]; then
     MULTI=(--comm mpi)
     run m4_split 4 $((G / 4)) split "${SPLIT[@]}" && same m4_split ref_split
-    MULTI=(--comm nccl)
+    MULTI=("${COMM[@]}")
   fi
   echo "$fails failure(s)"
   [ $fails = 0 ]
@@ -215,7 +227,7 @@ for N in 2 4; do
     same n${N}_one_rank ref_one
 done
 
-if [ -n "$CUDA" ]; then
+if [ -n "$ALSO_MPI" ]; then
   MULTI=(--comm mpi)
   dlrm_plans m 2
   dlrm_plans m 4
@@ -223,7 +235,7 @@ if [ -n "$CUDA" ]; then
     TOL=$(awk 'BEGIN { print 2 * 2^-11 }') same m2_amp_fp16 ref_amp_fp16
   run m4_amp_bf16 4 $((G / 4)) d --embedding-sharding row --embedding-plan emb_l.8=table:1 \
     --precision bf16 && TOL=$(awk 'BEGIN { print 2 * 2^-8 }') same m4_amp_bf16 ref_amp_bf16
-  MULTI=(--comm nccl)
+  MULTI=("${COMM[@]}")
 fi
 
 # Resume on another world size and plan: 4 ranks row-wise, 5 steps; then 2 ranks table-wise.
