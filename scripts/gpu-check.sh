@@ -17,7 +17,10 @@
 #     bit-exact resume, checkpoint evaluated on the CPU)
 #  5. NCCL: world size 1 is in step 4 (--device cuda uses nccl); with N >= 2
 #     GPUs the 2-rank nccl/mpi equivalence of emu_train.sh and an N-rank
-#     replica check
+#     replica check; sharded embeddings, dlrm and two_tower
+#     (tests/cli/shard_equiv.sh: 2 and 4 ranks sharded against 1 rank
+#     replicated, split bags, a rerun bit for bit), --comm nccl with N >= 4,
+#     else ranks share the GPUs under --comm mpi (NCCL needs one GPU per rank)
 #  6. step benchmark against PyTorch on cuda (bench/pytorch/bench_step.py
 #     --device cuda): dlrm kaggle bf16 and deit-small bf16, samples/s of both
 #     and cddp's ratio
@@ -114,6 +117,11 @@ if [ "$NGPU" -ge 2 ]; then
 else
   skip nccl_multi "1 GPU visible: NCCL ran at world size 1 only"
 fi
+SHARD_COMM=$([ "$NGPU" -ge 4 ] && echo nccl || echo mpi)
+for m in dlrm two_tower; do
+  step shard_$m 600 env CDDP_SHARD_COMM=$SHARD_COMM \
+    bash "$here/tests/cli/shard_equiv.sh" "$CDDP" "$CMP" "$MPIRUN" ${m}_cuda
+done
 
 # 6. step benchmark against PyTorch (bf16)
 figures=()
