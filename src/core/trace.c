@@ -208,7 +208,8 @@ char *cddp_trace_render(int pid, const char *process_name, double origin_s, doub
   put(&b, "%s{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{\"name\":\"",
       pid > 0 ? ",\n" : "", pid);
   put_str(&b, process_name);
-  put(&b, "\"}},\n{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_sort_index\",\"args\":{\"sort_index\":%d}}",
+  put(&b, "\",\"clock_offset_us\":%.3f}},\n", 1e6 * offset_s);
+  put(&b, "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_sort_index\",\"args\":{\"sort_index\":%d}}",
       pid, pid);
   static unsigned char used[CDDP_TRACK_MAX];
   memset(used, 0, sizeof used);

@@ -11,31 +11,59 @@
 #define PINGS 8
 #define TAG 7701
 
+/* Rank 0 and peer exchange ping-pongs; rank 0 keeps the one with the
+ * shortest round trip and sends the peer its offset (NTP's estimate). */
+static double ping_pong(int rank, int peer, double (*now)(void)) {
+  double off = 0;
+  if (rank == 0) {
+    double best_rtt = 1e30;
+    for (int k = 0; k < PINGS; k++) {
+      double t0 = now(), tr;
+      mpiCheck(MPI_Send(&t0, 1, MPI_DOUBLE, peer, TAG, MPI_COMM_WORLD));
+      mpiCheck(MPI_Recv(&tr, 1, MPI_DOUBLE, peer, TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+      double t1 = now();
+      if (t1 - t0 < best_rtt) best_rtt = t1 - t0, off = tr - 0.5 * (t0 + t1);
+    }
+    mpiCheck(MPI_Send(&off, 1, MPI_DOUBLE, peer, TAG, MPI_COMM_WORLD));
+  } else {
+    for (int k = 0; k < PINGS; k++) {
+      double t0;
+      mpiCheck(MPI_Recv(&t0, 1, MPI_DOUBLE, 0, TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+      double tr = now();
+      mpiCheck(MPI_Send(&tr, 1, MPI_DOUBLE, 0, TAG, MPI_COMM_WORLD));
+    }
+    mpiCheck(MPI_Recv(&off, 1, MPI_DOUBLE, 0, TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+  }
+  return off;
+}
+
+/* One clock per host: the ranks of a host read the same CLOCK_MONOTONIC, so
+ * only each host's first rank is aligned with rank 0 (ranks on rank 0's host
+ * get exactly 0) and passes its offset to the ranks of its host. Aligning
+ * every rank separately would add each ping-pong's error (up to half its
+ * round trip, milliseconds on a loaded machine) between ranks of one host. */
 void cddp_pg_clock_sync(const cddp_pg *pg, double (*now)(void), double *offset_s,
                         double *origin_s) {
+  MPI_Comm local;
+  mpiCheck(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, pg->rank, MPI_INFO_NULL,
+                               &local));
+  int leader = pg->local_rank == 0, host0 = pg->rank == 0;
+  mpiCheck(MPI_Bcast(&host0, 1, MPI_INT, 0, local)); /* 1 on rank 0's host */
+  int *peers = NULL;
+  int me = leader && !host0 ? pg->rank : -1;
+  if (pg->rank == 0) peers = cddp_xmalloc(sizeof *peers * (size_t)pg->world, "clock peers");
+  mpiCheck(MPI_Gather(&me, 1, MPI_INT, peers, 1, MPI_INT, 0, MPI_COMM_WORLD));
   double off = 0;
   mpiCheck(MPI_Barrier(MPI_COMM_WORLD));
-  for (int r = 1; r < pg->world; r++) {
-    if (pg->rank == 0) {
-      double best_rtt = 1e30, best = 0;
-      for (int k = 0; k < PINGS; k++) {
-        double t0 = now(), tr;
-        mpiCheck(MPI_Send(&t0, 1, MPI_DOUBLE, r, TAG, MPI_COMM_WORLD));
-        mpiCheck(MPI_Recv(&tr, 1, MPI_DOUBLE, r, TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
-        double t1 = now();
-        if (t1 - t0 < best_rtt) best_rtt = t1 - t0, best = tr - 0.5 * (t0 + t1);
-      }
-      mpiCheck(MPI_Send(&best, 1, MPI_DOUBLE, r, TAG, MPI_COMM_WORLD));
-    } else if (pg->rank == r) {
-      for (int k = 0; k < PINGS; k++) {
-        double t0;
-        mpiCheck(MPI_Recv(&t0, 1, MPI_DOUBLE, 0, TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
-        double tr = now();
-        mpiCheck(MPI_Send(&tr, 1, MPI_DOUBLE, 0, TAG, MPI_COMM_WORLD));
-      }
-      mpiCheck(MPI_Recv(&off, 1, MPI_DOUBLE, 0, TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
-    }
+  if (pg->rank == 0) {
+    for (int r = 0; r < pg->world; r++)
+      if (peers[r] >= 0) ping_pong(0, peers[r], now);
+    free(peers);
+  } else if (me >= 0) {
+    off = ping_pong(pg->rank, 0, now);
   }
+  mpiCheck(MPI_Bcast(&off, 1, MPI_DOUBLE, 0, local));
+  mpiCheck(MPI_Comm_free(&local));
   double origin = now();
   mpiCheck(MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD));
   *offset_s = off;

@@ -23,9 +23,10 @@ void cddp_pg_log_hosts(const cddp_pg *pg);
 void cddp_pg_finalize(cddp_pg *pg);
 
 /* For timeline traces (pg_trace.c); main thread, while no cddp_comm exists.
- * Clock alignment: rank 0 exchanges ping-pongs with every other rank and keeps
- * the one with the shortest round trip (NTP's estimate, error <= half that
- * trip). *offset_s = this rank's now() minus rank 0's at the same instant;
+ * Clock alignment, one clock per host: ranks on rank 0's host get offset 0;
+ * rank 0 exchanges ping-pongs with the first rank of every other host and
+ * keeps the one with the shortest round trip (NTP's estimate, error <= half
+ * that trip), which that rank passes to its host's ranks. *offset_s = this rank's now() minus rank 0's at the same instant;
  * *origin_s = rank 0's now() when the exchange ended. */
 void cddp_pg_clock_sync(const cddp_pg *pg, double (*now)(void), double *offset_s,
                         double *origin_s);

@@ -72,6 +72,8 @@ int main(int argc, char **argv) {
   ev *e = calloc(n, sizeof *e);
   size_t ne = 0;
   int has_pname[MAXR] = {0}, has_tname[MAXR][8] = {{0}};
+  char pname[MAXR][128] = {{0}};
+  double offset_us[MAXR] = {0};
   for (size_t i = 0; i < n; i++) {
     json_object *o = json_object_array_get_idx(arr, i), *v;
     const char *ph = str(o, "ph"), *name = str(o, "name");
@@ -83,7 +85,17 @@ int main(int argc, char **argv) {
     if (pid < 0 || pid >= W || pid >= MAXR) continue;
     int tid = json_object_object_get_ex(o, "tid", &v) ? json_object_get_int(v) : -1;
     if (!strcmp(ph, "M")) {
-      if (!strcmp(name, "process_name")) has_pname[pid] = 1;
+      if (!strcmp(name, "process_name")) {
+        json_object *args, *a;
+        has_pname[pid] = 1;
+        if (json_object_object_get_ex(o, "args", &args)) {
+          if (json_object_object_get_ex(args, "name", &a))
+            snprintf(pname[pid], sizeof pname[pid], "%s", json_object_get_string(a));
+          CHECK(json_object_object_get_ex(args, "clock_offset_us", &a),
+                "rank %d's process_name lacks args.clock_offset_us", pid);
+          offset_us[pid] = json_object_get_double(a);
+        }
+      }
       if (!strcmp(name, "thread_name") && tid >= 0 && tid < 8) has_tname[pid][tid] = 1;
       continue;
     }
@@ -108,9 +120,13 @@ int main(int argc, char **argv) {
   }
   qsort(e, ne, sizeof *e, by_ts);
 
-  /* per rank: names, steps, phases, layer nesting */
+  /* per rank: names, one clock per host, steps, phases, layer nesting */
+  const char *host0 = strchr(pname[0], '(');
   for (int r = 0; r < W; r++) {
     CHECK(has_pname[r], "rank %d has no process_name", r);
+    const char *host = strchr(pname[r], '(');
+    CHECK(!host || !host0 || strcmp(host, host0) || offset_us[r] == 0,
+          "rank %d shares rank 0's host %s but its clock is offset by %g us", r, host, offset_us[r]);
     CHECK(has_tname[r][1] && has_tname[r][2], "rank %d lacks the step/compute track names", r);
     int steps = 0, fwd = 0, bwd = 0, opt = 0, layers = 0;
     for (size_t i = 0; i < ne; i++) {
