@@ -304,10 +304,11 @@ VALIDATION = [  # (configuration, ranks, nominal rate in bit/s or None, what it 
     ("1gbit", 2, 1e9, "2 namespace hosts, 1 rank each, veth at 1 Gbit/s (tc tbf)"),
     ("100mbit", 2, 1e8, "2 namespace hosts, 1 rank each, veth at 100 Mbit/s (tc tbf)"),
 ]
-REGIMES = (("back_to_back", ""), ("spaced", "_spaced"), ("busy", "_busy"))
+REGIMES = (("back_to_back", ""), ("spaced", "_spaced"), ("busy", "_busy"))  # (table, perf file suffix)
+ALL_REGIMES = tuple(r for r, _ in REGIMES)
 
 
-def link_of(d, cfg, rate, biggest, regimes=tuple(r for r, _ in REGIMES)):
+def link_of(d, cfg, rate, biggest, regimes=ALL_REGIMES):
     """The link of one configuration from its allreduce_perf outputs in d:
     perf_CFG.txt (back to back), perf_CFG_spaced.txt (--gap), perf_CFG_busy.txt
     (--gap --busy). With a spaced file the level carries the cost tables of
@@ -344,7 +345,7 @@ def merge(profs):
     return out
 
 
-def validate(d, models, host_cores, out_dir=None, regimes=tuple(r for r, _ in REGIMES)):
+def validate(d, models, host_cores, out_dir=None, regimes=ALL_REGIMES):
     """Three predictions per configuration. 'own compute': the step's compute
     parts and ready times from the W-rank trace itself, communication from the
     model with the configuration's link (link_of; what the model is for: on
@@ -477,7 +478,7 @@ def main():
     p.add_argument("--models", default="vit,dlrm")
     p.add_argument("--host-cores", type=int, default=2)
     p.add_argument("--out-dir", help="write validation.dat for bench/plot.sh")
-    p.add_argument("--regimes", default="back_to_back,spaced,busy",
+    p.add_argument("--regimes", default=",".join(ALL_REGIMES),
                    help="the cost tables to use (leave one out to see what it contributes)")
     a = ap.parse_args()
     if a.cmd == "profile":
