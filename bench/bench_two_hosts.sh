@@ -26,6 +26,11 @@ bench_ctr "$CDDP" "$D/ctr.h5" 200000 5 || exit 1
 trap '"${NH[@]}" down' EXIT
 eval "$("${NH[@]}" mpi-env)"
 printf 'cddpb%s-h1 slots=1\ncddpb%s-h2 slots=1\n' $$ $$ >"$D/hosts"
+# Both namespace "hosts" are this one machine: each host's mpirun binds its
+# one rank to its first core (launch/cddp-mpirun.sh binds to cores), which
+# would put both ranks on core 0. Rank r runs on core r, as on two real hosts.
+printf '#!/bin/sh\nexec taskset -c "$OMPI_COMM_WORLD_RANK" "%s" "$@"\n' "$CDDP" >"$D/cddp-on-core"
+chmod +x "$D/cddp-on-core"
 
 echo "# bench_two_hosts: $(date -u '+%F %T UTC'), commit $(git -C "$here" rev-parse --short HEAD 2>/dev/null)," \
   "$(getconf _NPROCESSORS_ONLN) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -41,7 +46,8 @@ one() {
   if [ "$np" = 1 ]; then
     "${NH[@]}" exec h1 "$CDDP" train "${args[@]}" >"$D/$name.log" 2>&1
   else
-    "${NH[@]}" exec h1 "$here/../launch/cddp-mpirun.sh" -n 2 -H "$D/hosts" train "${args[@]}" >"$D/$name.log" 2>&1
+    CDDP=$D/cddp-on-core "${NH[@]}" exec h1 "$here/../launch/cddp-mpirun.sh" -n 2 -H "$D/hosts" \
+      train "${args[@]}" >"$D/$name.log" 2>&1
   fi || { echo "run $name failed:"; tail -3 "$D/$name.log"; return; }
   read -r a1 b1 < <("${NH[@]}" bytes)
   python3 - "$D/$name.jsonl" "$rate" "$np" "$ov" "$(((a1 - a0 + b1 - b0) / STEPS))" >>"$D/results.jsonl" <<'PY'
