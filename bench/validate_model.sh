@@ -12,7 +12,7 @@
 # spaced, each all-reduce alone after 10 ms of silence, about the spacing of
 # a step's buckets; busy, spaced with one computing thread per rank, as
 # during backward).
-# Files: WORKDIR/perf_<cfg>[_spaced|_busy].txt, WORKDIR/trace_<model>_<cfg>_<rep>.json.
+# Files: WORKDIR/perf_<cfg>[_spaced|_busy][_r<rep>].txt, WORKDIR/trace_<model>_<cfg>_<rep>.json.
 # usage: bench/validate_model.sh [BUILD] [WORKDIR]
 #   env: REPS (2), STEPS (12; steps 4..STEPS are traced), NETNS (1; 0 skips the hosts),
 #        AUTOGROUP_NICE (unset; as in bench_scaling.sh: run under `setsid` to give only
@@ -32,14 +32,38 @@ echo "# validate_model: $(date -u '+%F %T UTC'), commit $(git -C "$here" rev-par
   "$(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS STEPS=$STEPS," \
   "$(cat /proc/self/autogroup 2>/dev/null)"
 PERF=(-b 4K -e 4M -f 2 -w 2 -n 9)
-# perf CFG LAUNCHER...: the three tables of one configuration
+# perf CFG LAUNCHER...: the three tables of one configuration, measured in
+# every repetition (perf_CFG[_spaced|_busy]_rREP.txt); the model reads
+# perf_CFG[...].txt, each size's median time over the repetitions so far
+# (one 9-iteration table of queued messages moved by up to 30 %)
 perf() {
-  local cfg=$1 v
+  local cfg=$1 v out
   shift
   for v in ":" "_spaced:--gap 10000" "_busy:--gap 10000 --busy 1"; do
+    out=$D/perf_$cfg${v%%:*}
     # shellcheck disable=SC2086
-    "$@" "$B/bench/allreduce_perf" "${PERF[@]}" ${v#*:} >"$D/perf_$cfg${v%%:*}.txt" ||
+    "$@" "$B/bench/allreduce_perf" "${PERF[@]}" ${v#*:} >"${out}_r$rep.txt" ||
       { echo "failed: allreduce_perf $cfg ${v#*:}"; exit 1; }
+    python3 - "$out.txt" "${out}"_r*.txt <<'PY' || exit 1
+import statistics, sys
+out, paths = sys.argv[1], sys.argv[2:]
+tables = [open(p).read().splitlines() for p in paths]
+world = int(tables[-1][0].split("nRanks")[1].split()[0])
+times = {}
+for t in tables:
+    for line in t:
+        if line.strip() and not line.startswith("#"):
+            times.setdefault(int(line.split()[0]), []).append(float(line.split()[5]))
+with open(out, "w") as f:
+    for line in tables[-1]:
+        if line.strip() and not line.startswith("#"):
+            c = line.split()
+            us = statistics.median(times[int(c[0])])
+            alg = int(c[0]) / us / 1e3
+            c[5:8] = [f"{us:.2f}", f"{alg:.2f}", f"{alg * 2 * (world - 1) / world:.2f}"]
+            line = "".join(f"{x:>12}" for x in c)
+        f.write(line + "\n")
+PY
   done
 }
 args_of() {
